@@ -1,0 +1,165 @@
+"""The ``hpcsweep`` command.
+
+Data (tables, CSV, JSON, ids) goes to stdout, progress and diagnostics to stderr.
+Errors from the library are printed here, once, as ``Error: ...``, and the exit
+status is the error's code: 0 success, 1 failure, 2 usage error.  Heavy modules
+(submitit, gitpython, jinja2) are imported only by the commands that need them, so
+``--help`` and ``status`` start fast on a loaded login node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from hpcsweep import __version__
+from hpcsweep.errors import EXIT_OK, EXIT_USAGE, HpcsweepError, UsageError
+
+logger = logging.getLogger("hpcsweep")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit with status 2."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: {message}; see '{self.prog} --help'")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", help="directory of the store (default: $HPCSWEEP_ROOT or ./hpcsweep-runs)")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="log more on stderr")
+    common.add_argument("-q", "--quiet", action="store_true", help="log only errors on stderr")
+
+    parser = _Parser(prog="hpcsweep", description="Hyperparameter sweeps on Slurm job arrays.",
+                     parents=[common])
+    parser.add_argument("--version", action="version", version=f"hpcsweep {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    submit = commands.add_parser(
+        "submit", parents=[common], help="plan a sweep and submit it as job arrays",
+        usage="hpcsweep submit -n NAME [options] -- COMMAND [ARGS...]",
+        description="Plan the trials of the command after '--' and submit them. "
+                    "Write priors into the command as --name~'loguniform(1e-5, 1.0)'.",
+    )
+    submit.add_argument("-n", "--name", required=True, help="experiment name")
+    submit.add_argument("--max-trials", type=int, default=10, help="number of trials (default 10)")
+    submit.add_argument("--algorithm", default="random", help="random (default) or grid")
+    submit.add_argument("--seed", type=int, default=None, help="seed of the random search")
+    submit.add_argument("--grid-points", type=int, default=5,
+                        help="grid values of each continuous prior (default 5)")
+    submit.add_argument("--maximize", action="store_true", help="maximize the objective (default: minimize)")
+    submit.add_argument("--config-option", default="--config",
+                        help="option of the command that names a configuration template (default --config)")
+    submit.add_argument("--render", action="append", default=[], type=_key_value, metavar="PARAM=MODE",
+                        help="how a parameter reaches the script: auto, value, equals, switch, tokens, json, comma")
+    submit.add_argument("--interrupt-code", type=int, default=130,
+                        help="exit status by which a script says it was interrupted (default 130)")
+    submit.add_argument("--heartbeat-s", type=float, default=60.0,
+                        help="seconds between heartbeats of a running trial (default 60)")
+    submit.add_argument("--grace-s", type=float, default=60.0,
+                        help="seconds a stopped script gets to exit before SIGKILL (default 60)")
+    resources = submit.add_argument_group("scheduler")
+    resources.add_argument("--executor", choices=["slurm", "local"], default=None,
+                           help="slurm if sbatch is on PATH, else local")
+    resources.add_argument("--parallelism", type=int, default=16,
+                           help="trials running at once (default 16)")
+    resources.add_argument("--time", type=int, default=60, dest="time_min",
+                           help="time limit of each trial, in minutes (default 60)")
+    resources.add_argument("--partition")
+    resources.add_argument("--cpus-per-task", type=int)
+    resources.add_argument("--gpus-per-task", type=int)
+    resources.add_argument("--mem-gb", type=float, help="memory per task, in GB")
+    resources.add_argument("--account")
+    resources.add_argument("--qos")
+    resources.add_argument("--constraint")
+    resources.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
+                           help="shell line run before each task, e.g. 'module load cuda' (repeatable)")
+    resources.add_argument("--slurm-arg", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                           help="any other sbatch option, e.g. mail-type=END (repeatable)")
+    resources.add_argument("--signal-delay-s", type=int, default=90,
+                           help="seconds before the time limit at which Slurm warns the task (default 90)")
+    flow = submit.add_argument_group("flow")
+    flow.add_argument("--dry-run", action="store_true", help="print the first trials, submit nothing")
+    flow.add_argument("--show", type=int, default=3, metavar="N", help="trials printed by --dry-run (default 3)")
+    flow.add_argument("--wait", action="store_true", help="wait until every trial has ended")
+    flow.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks with --wait")
+    flow.add_argument("--resume", action="store_true",
+                      help="submit the arrays of the experiment that a failed sbatch left out")
+
+    status = commands.add_parser("status", parents=[common], help="counts of trials by status")
+    status.add_argument("-n", "--name", help="experiment (default: every experiment)")
+    status.add_argument("--all", action="store_true", help="one line per trial")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    collect = commands.add_parser("collect", parents=[common], help="gather and export results")
+    collect.add_argument("-n", "--name", required=True)
+    collect.add_argument("--format", default="table", help="table (default), csv or json")
+    collect.add_argument("--output", help="write to this file instead of stdout")
+    collect.add_argument("--lists", default="json",
+                         help="list-valued parameters in CSV: json (one cell, default) or tokens (a column each)")
+
+    commands.add_parser("list", parents=[common], help="list experiments")
+
+    info = commands.add_parser("info", parents=[common], help="describe an experiment")
+    info.add_argument("-n", "--name", required=True)
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    cancel = commands.add_parser("cancel", parents=[common], help="cancel the jobs of an experiment")
+    cancel.add_argument("-n", "--name", required=True)
+
+    unlock = commands.add_parser("unlock", parents=[common], help="remove a stale writer lock")
+    unlock.add_argument("-n", "--name", required=True)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("hpcsweep")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, command = argv[:split], argv[split + 1:]
+    try:
+        arguments = build_parser().parse_args(argv)
+        _configure_logging(arguments.verbose, arguments.quiet)
+        if arguments.command is None:
+            build_parser().print_help(sys.stderr)
+            return EXIT_USAGE
+        if command and arguments.command != "submit":
+            raise UsageError(f"'{arguments.command}' takes no command after '--'")
+        from hpcsweep import commands as implementations
+
+        handler = getattr(implementations, f"run_{arguments.command}")
+        return int(handler(arguments, command))
+    except HpcsweepError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (| head): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK

@@ -1,0 +1,307 @@
+"""The implementation of each ``hpcsweep`` command, called by :mod:`hpcsweep.cli`.
+
+Each ``run_<command>`` takes the parsed arguments and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from hpcsweep.collect import best_trial, export_rows, format_rows, format_table, load_view, merge_and_save
+from hpcsweep.errors import EXIT_OK, StoreError, UsageError
+from hpcsweep.store import Store
+from hpcsweep.trials import STATUSES, count_statuses
+
+logger = logging.getLogger(__name__)
+
+
+def _store(arguments: argparse.Namespace) -> Store:
+    return Store(arguments.root)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------- submit
+
+
+def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.planner import SubmitRequest, plan_submission, record_plan
+    from hpcsweep.submission import ExecutorOptions, default_executor, submit_batch
+
+    store = _store(arguments)
+    if arguments.resume:
+        return _resume(store, arguments)
+    if not command:
+        raise UsageError("no command given; write it after '--', as in: hpcsweep submit -n NAME -- python train.py")
+
+    options = ExecutorOptions(
+        executor=arguments.executor or default_executor(),
+        parallelism=arguments.parallelism, time_min=arguments.time_min,
+        partition=arguments.partition, cpus_per_task=arguments.cpus_per_task,
+        gpus_per_task=arguments.gpus_per_task, mem_gb=arguments.mem_gb, account=arguments.account,
+        qos=arguments.qos, constraint=arguments.constraint, slurm_setup=arguments.slurm_setup,
+        slurm_args=dict(arguments.slurm_arg), signal_delay_s=arguments.signal_delay_s,
+    )
+    request = SubmitRequest(
+        name=arguments.name, command=command, max_trials=arguments.max_trials,
+        algorithm=arguments.algorithm, seed=arguments.seed, grid_points=arguments.grid_points,
+        config_option=arguments.config_option, render_modes=_render_modes(arguments.render),
+        maximize=arguments.maximize, interrupt_code=arguments.interrupt_code,
+        heartbeat_s=arguments.heartbeat_s, grace_s=arguments.grace_s, executor=options,
+    )
+    plan = plan_submission(store, request)
+
+    if arguments.dry_run:
+        _print_dry_run(plan, store, arguments.show)
+        return EXIT_OK
+    if not plan.new_trials:
+        print(f"experiment {arguments.name!r} already has {len(plan.existing_trials)} trials; "
+              f"nothing to submit", file=sys.stderr)
+        return EXIT_OK
+
+    experiment_dir = store.experiment_dir(arguments.name)
+    experiment_dir.mkdir(parents=True, exist_ok=True)
+    with store.lock(arguments.name):
+        batch = record_plan(store, plan)
+        assert batch is not None
+        jobs = submit_batch(experiment_dir, arguments.name, batch, options,
+                            lambda b: store.save_batch(arguments.name, b))
+    job_ids = [chunk["job_id"] for chunk in batch["chunks"]]
+    _out(f"experiment: {arguments.name}\ntrials: {len(plan.new_trials)}\n"
+         f"executor: {options.executor}\njobs: {' '.join(job_ids)}\n")
+
+    if arguments.wait:
+        from hpcsweep.monitor import wait_for_trials
+
+        counts = wait_for_trials(store, arguments.name, {t["id"] for t in plan.new_trials}, jobs,
+                                 arguments.poll_s)
+        summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        print(f"all trials ended: {summary}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _render_modes(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    modes = {}
+    for name, mode in pairs:
+        modes[name if name.startswith("/") else "/" + name.lstrip("-")] = mode
+    return modes
+
+
+def _print_dry_run(plan: Any, store: Store, show: int) -> None:
+    experiment = plan.experiment
+    _out(f"experiment: {experiment['name']} (dry run: nothing is written or submitted)\n")
+    _out(f"trials planned: {len(plan.new_trials)}\n")
+    for name, prior in plan.command.space.items():
+        _out(f"  {name} ~ {prior.expression()}   rendered as: {plan.command.render_mode(name)}\n")
+    experiment_dir = store.experiment_dir(experiment["name"])
+    for trial in plan.new_trials[: max(0, show)]:
+        working_dir = trial["working_dir"]
+        placeholders = {
+            "{trial.id}": trial["id"], "{trial.working_dir}": working_dir,
+            "{exp.name}": experiment["name"], "{exp.version}": str(experiment["version"]),
+            "{exp.working_dir}": str(experiment_dir),
+        }
+        config_path = None
+        if plan.command.template is not None:
+            config_path = str(Path(working_dir) / plan.command.template_filename())
+        argv = plan.command.render(trial["params"], placeholders, config_path)
+        _out(f"\ntrial {trial['id']} (number {trial['number']})\n")
+        _out(f"  params: {json.dumps(trial['params'])}\n")
+        _out(f"  argv: {json.dumps(argv)}\n")
+        _out(f"  command: {shlex.join(argv)}\n")
+        config = plan.command.render_config(trial["params"])
+        if config is not None:
+            _out(f"  config {config_path}:\n")
+            _out("".join(f"    {line}\n" for line in config.splitlines()))
+
+
+def _resume(store: Store, arguments: argparse.Namespace) -> int:
+    from hpcsweep.submission import ExecutorOptions, submit_batch
+
+    name = arguments.name
+    experiment = store.load_experiment(name)
+    options = ExecutorOptions(**experiment["executor"])
+    submitted: list[Any] = []
+    with store.lock(name):
+        for batch in store.list_batches(name):
+            if all(chunk.get("job_id") for chunk in batch["chunks"]):
+                continue
+            submitted += submit_batch(store.experiment_dir(name), name, batch, options,
+                                      lambda b: store.save_batch(name, b))
+    if not submitted:
+        print(f"every array of {name!r} is already submitted; nothing to resume", file=sys.stderr)
+        return EXIT_OK
+    ids = sorted({str(job.job_id).split("_")[0] for job in submitted})
+    _out(f"experiment: {name}\njobs: {' '.join(ids)}\n")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- status
+
+
+def run_status(arguments: argparse.Namespace, command: list[str]) -> int:
+    store = _store(arguments)
+    names = [arguments.name] if arguments.name else store.list_experiments()
+    report: list[dict[str, Any]] = []
+    for name in names:
+        experiment, trials = load_view(store, name)
+        entry: dict[str, Any] = {"name": name, "version": experiment["version"], "total": len(trials),
+                                 "counts": count_statuses(trials)}
+        if arguments.all:
+            entry["trials"] = [
+                {"id": t["id"], "number": t["number"], "status": t["status"], "attempts": t.get("attempts", 0),
+                 "objective": t.get("objective"), "job_id": t.get("job_id"), "reason": t.get("reason")}
+                for t in trials
+            ]
+        report.append(entry)
+
+    if arguments.json:
+        _out(json.dumps(report if not arguments.name else report[0], indent=2) + "\n")
+        return EXIT_OK
+    if not report:
+        print(f"no experiment under {store.root}", file=sys.stderr)
+        return EXIT_OK
+    header = ["experiment", "total", *STATUSES]
+    rows = [[e["name"], str(e["total"]), *(str(e["counts"][s]) for s in STATUSES)] for e in report]
+    _out(format_table(header, rows))
+    for entry in report:
+        if "trials" in entry:
+            _out(f"\n{entry['name']}:\n")
+            trial_rows = [[t["id"], str(t["number"]), t["status"], str(t["attempts"]),
+                           "" if t["objective"] is None else repr(t["objective"]),
+                           t["job_id"] or "", t["reason"] or ""] for t in entry["trials"]]
+            _out(format_table(["id", "number", "status", "attempts", "objective", "job", "reason"],
+                              trial_rows))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------- collect
+
+
+def run_collect(arguments: argparse.Namespace, command: list[str]) -> int:
+    store = _store(arguments)
+    experiment, trials = merge_and_save(store, arguments.name)
+    text = format_rows(experiment, export_rows(experiment, trials), arguments.format, arguments.lists)
+    if arguments.output:
+        from hpcsweep.atomic import write_text_atomic
+
+        path = Path(arguments.output)
+        try:
+            write_text_atomic(path, text)
+        except OSError as err:
+            raise StoreError(f"cannot write --output {path}: {err.strerror}; choose a writable path") from err
+        print(f"wrote {len(trials)} trials to {path}", file=sys.stderr)
+    else:
+        _out(text)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ list, info
+
+
+def _time(value: float | None) -> str:
+    if not value:
+        return ""
+    return datetime.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
+
+
+def run_list(arguments: argparse.Namespace, command: list[str]) -> int:
+    store = _store(arguments)
+    rows = []
+    for name in store.list_experiments():
+        experiment = store.load_experiment(name)
+        trials, _ = store.load_saved_trials(name)
+        rows.append([name, str(experiment["version"]), str(len(trials)), _time(experiment["submit_time"]),
+                     experiment["command_line"]])
+    if not rows:
+        print(f"no experiment under {store.root}", file=sys.stderr)
+        return EXIT_OK
+    _out(format_table(["experiment", "version", "trials", "submitted", "command"], rows))
+    return EXIT_OK
+
+
+def run_info(arguments: argparse.Namespace, command: list[str]) -> int:
+    store = _store(arguments)
+    experiment, trials = load_view(store, arguments.name)
+    best = best_trial(experiment, trials)
+    info = {
+        "name": experiment["name"], "id": experiment["id"], "version": experiment["version"],
+        "user": experiment["user"], "hpcsweep_version": experiment["hpcsweep_version"],
+        "submit_time": experiment["submit_time"], "command": experiment["command_line"],
+        "submit_dir": experiment["submit_dir"], "script": experiment.get("script"),
+        "vcs": experiment.get("vcs"), "space": experiment["space"], "algorithm": experiment["algorithm"],
+        "max_trials": experiment["max_trials"], "maximize": experiment.get("maximize", False),
+        "executor": experiment["executor"], "settings": experiment["settings"],
+        "counts": count_statuses(trials), "total": len(trials),
+        "best": None if best is None else {"id": best["id"], "objective": best["objective"],
+                                           "params": best["params"], "working_dir": best["working_dir"]},
+    }
+    if arguments.json:
+        _out(json.dumps(info, indent=2) + "\n")
+        return EXIT_OK
+
+    from hpcsweep.space import Space
+
+    lines = [
+        f"experiment  {info['name']} (version {info['version']}, id {info['id']})",
+        f"user        {info['user']}, hpcsweep {info['hpcsweep_version']}",
+        f"submitted   {_time(info['submit_time'])} from {info['submit_dir']}",
+        f"command     {info['command']}",
+    ]
+    vcs = info["vcs"] or {}
+    if vcs.get("type") == "git":
+        lines.append(f"git         {vcs['commit']} on {vcs['branch'] or 'detached HEAD'}"
+                     f"{' (dirty)' if vcs['dirty'] else ''} in {vcs['root']}")
+    else:
+        lines.append("git         not in a repository")
+    lines.append("space")
+    for name, prior in Space.from_json(info["space"]).items():
+        lines.append(f"  {name} ~ {prior.expression()}")
+    lines.append(f"algorithm   {json.dumps(info['algorithm'])}, max trials {info['max_trials']}, "
+                 f"{'maximize' if info['maximize'] else 'minimize'}")
+    executor = {k: v for k, v in info["executor"].items() if v not in (None, [], {})}
+    lines.append(f"executor    {json.dumps(executor)}")
+    counts = ", ".join(f"{count} {status}" for status, count in info["counts"].items() if count)
+    lines.append(f"trials      {info['total']}: {counts or 'none'}")
+    if best:
+        lines.append(f"best        {best['id']}: {best['objective']!r} with {json.dumps(best['params'])}")
+    else:
+        lines.append("best        no completed trial yet")
+    _out("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------- cancel, unlock
+
+
+def run_cancel(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.cancel import cancel_experiment
+
+    store = _store(arguments)
+    cancelled = cancel_experiment(store, arguments.name)
+    print(f"cancelled {len(cancelled)} jobs of {arguments.name!r}: {' '.join(cancelled) or 'none'}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def run_unlock(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.lock import WriterLock, unlock
+
+    store = _store(arguments)
+    store.load_experiment(arguments.name)
+    holder = WriterLock(store.experiment_dir(arguments.name)).describe_holder()
+    if unlock(store.experiment_dir(arguments.name)):
+        print(f"removed the writer lock of {arguments.name!r} (held by {holder})", file=sys.stderr)
+    else:
+        print(f"experiment {arguments.name!r} has no writer lock", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,211 @@
+"""The planner: turns a ``submit`` request into an experiment, trials and a batch.
+
+Planning validates everything and writes nothing, so an invalid request leaves no
+trace in the store.  Recording then writes the trials, the batch and the
+experiment under the writer lock, experiment last, so that an experiment exists
+only once all of its files do.  Submission comes after recording: the plan and the
+parser state are on disk before the first ``sbatch``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import shlex
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpcsweep import __version__
+from hpcsweep.algorithms import Algorithm, PastTrial, make_algorithm
+from hpcsweep.cmdline import CommandLine
+from hpcsweep.errors import UsageError
+from hpcsweep.store import Store, check_experiment_name
+from hpcsweep.submission import ExecutorOptions, plan_chunks, read_max_array_size
+from hpcsweep.trials import new_trial
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SubmitRequest:
+    """Everything ``hpcsweep submit`` was asked to do."""
+
+    name: str
+    command: list[str]
+    max_trials: int = 10
+    algorithm: str = "random"
+    seed: int | None = None
+    grid_points: int = 5
+    config_option: str = "--config"
+    render_modes: dict[str, str] = field(default_factory=dict)
+    maximize: bool = False
+    interrupt_code: int = 130
+    heartbeat_s: float = 60.0
+    grace_s: float = 60.0
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
+    cwd: Path = field(default_factory=Path.cwd)
+
+
+@dataclass
+class Plan:
+    """The result of planning: what to record and what to submit."""
+
+    experiment: dict[str, Any]
+    command: CommandLine
+    algorithm: Algorithm
+    existing_trials: list[dict[str, Any]]
+    new_trials: list[dict[str, Any]]
+    is_new_experiment: bool
+    batch: dict[str, Any] | None = None
+
+    @property
+    def all_trials(self) -> list[dict[str, Any]]:
+        return self.existing_trials + self.new_trials
+
+
+def _check_request(request: SubmitRequest) -> None:
+    check_experiment_name(request.name)
+    if request.max_trials < 1:
+        raise UsageError(f"--max-trials {request.max_trials}: must be at least 1")
+    if not 1 <= request.interrupt_code <= 255:
+        raise UsageError(f"--interrupt-code {request.interrupt_code}: must be an exit status from 1 to 255")
+    if request.heartbeat_s <= 0:
+        raise UsageError(f"--heartbeat-s {request.heartbeat_s}: must be above 0")
+    if request.grace_s < 0:
+        raise UsageError(f"--grace-s {request.grace_s}: must be 0 or more")
+    if not request.config_option.startswith("-"):
+        raise UsageError(f"--config-option {request.config_option!r}: must be an option such as --config")
+    request.executor.check()
+
+
+def plan_submission(store: Store, request: SubmitRequest) -> Plan:
+    """Validate ``request`` and plan its trials; write nothing."""
+    _check_request(request)
+    command = CommandLine.parse(request.command, request.config_option, request.render_modes, request.cwd)
+    algorithm = make_algorithm(request.algorithm, request.seed, request.grid_points)
+    if not command.space:
+        logger.warning("the command has no prior (--name~'prior(...)'): every trial runs the same command")
+
+    settings = {
+        "interrupt_code": request.interrupt_code,
+        "heartbeat_s": request.heartbeat_s,
+        "grace_s": request.grace_s,
+        "time_min": request.executor.time_min,
+        # Slurm enforces the time limit itself; local jobs are bounded by the consumer.
+        "trial_timeout_s": request.executor.time_min * 60 if request.executor.executor == "local" else None,
+    }
+
+    existing_trials: list[dict[str, Any]] = []
+    if store.exists(request.name):
+        experiment = store.load_experiment(request.name)
+        _check_same_experiment(experiment, command, algorithm, request)
+        existing_trials, _ = store.load_saved_trials(request.name)
+        experiment = dict(experiment, max_trials=request.max_trials, settings=settings,
+                          executor=request.executor.to_json())
+        is_new = False
+    else:
+        experiment = {
+            "id": uuid.uuid4().hex,
+            "name": request.name,
+            "version": 1,
+            "user": getpass.getuser(),
+            "hpcsweep_version": __version__,
+            "command": list(request.command),
+            "command_line": shlex.join(request.command),
+            "parser_state": command.to_json(),
+            "space": command.space.to_json(),
+            "algorithm": algorithm.to_json(),
+            "max_trials": request.max_trials,
+            "maximize": request.maximize,
+            "submit_time": time.time(),
+            "submit_dir": str(request.cwd),
+            "script": command.script_path(),
+            "vcs": None,
+            "settings": settings,
+            "executor": request.executor.to_json(),
+        }
+        is_new = True
+
+    history = [PastTrial(t["params"], t.get("status", "new"), t.get("objective")) for t in existing_trials]
+    count = request.max_trials - len(existing_trials)
+    suggestions = algorithm.suggest(command.space, history, count) if count > 0 else []
+    if request.algorithm == "grid" and len(suggestions) < count:
+        logger.info("the grid has %d points; planning %d trials, not %d",
+                    len(history) + len(suggestions), len(suggestions), count)
+
+    experiment_dir = store.experiment_dir(request.name)
+    first = len(existing_trials)
+    new_trials = [
+        new_trial(experiment["id"], first + offset, params, "")
+        for offset, params in enumerate(suggestions)
+    ]
+    for trial in new_trials:
+        trial["working_dir"] = str(experiment_dir / "trials" / trial["id"])
+    return Plan(experiment, command, algorithm, existing_trials, new_trials, is_new)
+
+
+def _check_same_experiment(
+    experiment: dict[str, Any], command: CommandLine, algorithm: Algorithm, request: SubmitRequest
+) -> None:
+    differences = []
+    if experiment["parser_state"] != command.to_json():
+        differences.append("the command line or its configuration template")
+    if experiment["space"] != command.space.to_json():
+        differences.append("the search space")
+    if experiment["algorithm"] != algorithm.to_json():
+        differences.append(f"the algorithm ({experiment['algorithm']} before, {algorithm.to_json()} now)")
+    if experiment.get("maximize", False) != request.maximize:
+        differences.append("--maximize")
+    if differences:
+        raise UsageError(
+            f"experiment {request.name!r} exists with a different setup: {'; '.join(differences)} changed; "
+            f"submit under a new name (-n) to run the new setup"
+        )
+
+
+def record_plan(store: Store, plan: Plan) -> dict[str, Any] | None:
+    """Write the plan's trials, batch and experiment; return the batch to submit, if any.
+
+    The caller holds the writer lock of the experiment.
+    """
+    name = plan.experiment["name"]
+    experiment_dir = store.experiment_dir(name)
+    for sub in ("trials", "attempts", "batches"):
+        (experiment_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    if plan.is_new_experiment and plan.experiment.get("vcs") is None:
+        from hpcsweep.vcs import read_vcs_state
+
+        script = plan.experiment.get("script")
+        plan.experiment["vcs"] = read_vcs_state(Path(script) if script and os.path.isabs(script)
+                                                else Path(plan.experiment["submit_dir"]))
+
+    batch = None
+    if plan.new_trials:
+        options = ExecutorOptions(**plan.experiment["executor"])
+        if options.executor == "slurm":
+            chunks = plan_chunks(len(plan.new_trials), read_max_array_size(), options.parallelism)
+        else:
+            chunks = [{"start": 0, "stop": len(plan.new_trials), "throttle": options.parallelism, "job_id": None}]
+        batch = {
+            "id": store.next_batch_id(name),
+            "created_time": time.time(),
+            "executor": options.executor,
+            "trials": [{"id": t["id"], "number": t["number"], "params": t["params"],
+                        "working_dir": t["working_dir"]} for t in plan.new_trials],
+            "chunks": chunks,
+        }
+        for trial in plan.new_trials:
+            trial["batch"] = batch["id"]
+            trial["submitted_time"] = batch["created_time"]
+        store.save_batch(name, batch)
+
+    _, merged_files = store.load_saved_trials(name)
+    store.save_trials(name, plan.all_trials, merged_files)
+    store.save_experiment(plan.experiment)
+    plan.batch = batch
+    return batch

@@ -1,0 +1,249 @@
+"""The store: TinyDB files and per-attempt files on the shared filesystem.
+
+Layout of one experiment, under ``<root>/<name>/``::
+
+    experiment.json      TinyDB, table "experiment": one document, written at submission
+    trials.json          TinyDB, table "trials": the merged record of every trial
+    batches/<id>.json    one submission: its trials in array order and its Slurm arrays
+    attempts/<trial>.<key>.json   one file per attempt, written only by its array task
+    trials/<trial id>/   the working directory of each trial
+    writer.lock          held while a process rewrites experiment.json, trials.json or a batch
+
+TinyDB does not support several processes writing one file, and file locks are
+unreliable on NFS and Lustre, so no two processes ever write the same file: array
+tasks write only their own attempt files, and the TinyDB files and batch files are
+written under the writer lock by the planner, ``collect`` and ``requeue``.  Every
+write replaces its file atomically (:mod:`hpcsweep.atomic`), so a process killed at
+any instant leaves each file whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from hpcsweep.atomic import write_json_atomic
+from hpcsweep.errors import ExperimentNotFoundError, StoreError, UsageError
+from hpcsweep.lock import WriterLock
+from hpcsweep.trials import mark_lost, merge_attempts
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "./hpcsweep-runs"
+EXPERIMENT_FILE = "experiment.json"
+TRIALS_FILE = "trials.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]{0,199}$")
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB storage that replaces its file atomically on every write."""
+
+    def __init__(self, path: str, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                return json.load(handle)  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{self.path} is not valid JSON ({err}); restore it from a backup") from err
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        write_json_atomic(self.path, data, fsync=self.fsync)
+
+    def close(self) -> None:
+        pass
+
+
+def check_experiment_name(name: str) -> str:
+    if not _NAME.match(name) or name in (".", ".."):
+        raise UsageError(
+            f"invalid experiment name {name!r}: use letters, digits and _ . + = @ - only "
+            f"(no '/' or spaces), starting with a letter or digit"
+        )
+    return name
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _table(path: Path, table: str) -> list[dict[str, Any]]:
+    """Read the documents of a TinyDB table, in document-id order, without TinyDB's overhead."""
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        return []
+    except json.JSONDecodeError as err:
+        raise StoreError(f"{path} is not valid JSON ({err}); restore it from a backup") from err
+    documents = data.get(table, {})
+    return [documents[key] for key in sorted(documents, key=int)]
+
+
+class Store:
+    """All experiments under one root directory."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        root = root or os.environ.get("HPCSWEEP_ROOT") or DEFAULT_ROOT
+        self.root = Path(root).expanduser().absolute()
+
+    # ------------------------------------------------------------ experiments
+
+    def experiment_dir(self, name: str) -> Path:
+        return self.root / check_experiment_name(name)
+
+    def exists(self, name: str) -> bool:
+        return (self.experiment_dir(name) / EXPERIMENT_FILE).is_file()
+
+    def list_experiments(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name for entry in os.scandir(self.root)
+            if entry.is_dir() and os.path.isfile(os.path.join(entry.path, EXPERIMENT_FILE))
+        )
+
+    def load_experiment(self, name: str) -> dict[str, Any]:
+        """Return the experiment document; raise :class:`ExperimentNotFoundError` listing known names."""
+        path = self.experiment_dir(name) / EXPERIMENT_FILE
+        documents = _table(path, "experiment")
+        if not documents:
+            known = self.list_experiments()
+            hint = f"known experiments: {', '.join(known)}" if known else f"no experiment exists under {self.root}"
+            raise ExperimentNotFoundError(f"experiment {name!r} not found under {self.root}; {hint}")
+        return documents[0]
+
+    def lock(self, name: str, timeout_s: float = 30.0) -> WriterLock:
+        return WriterLock(self.experiment_dir(name), timeout_s=timeout_s)
+
+    def save_experiment(self, experiment: dict[str, Any]) -> None:
+        """Write the experiment document; the caller holds the writer lock."""
+        database = TinyDB(str(self.experiment_dir(experiment["name"]) / EXPERIMENT_FILE),
+                          storage=AtomicJSONStorage)
+        database.storage.write({"experiment": {"1": experiment}})
+
+    # ----------------------------------------------------------------- trials
+
+    def save_trials(self, name: str, trials: Iterable[dict[str, Any]], merged_files: dict[str, int]) -> None:
+        """Replace the trial table; the caller holds the writer lock.
+
+        ``merged_files`` maps each attempt file already merged into ``trials`` to
+        its modification time, so that readers only read files changed since.
+        """
+        documents = {str(trial["number"] + 1): trial for trial in trials}
+        database = TinyDB(str(self.experiment_dir(name) / TRIALS_FILE), storage=AtomicJSONStorage)
+        database.storage.write({"trials": documents, "_meta": {"1": {"merged_files": merged_files}}})
+
+    def load_saved_trials(self, name: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        path = self.experiment_dir(name) / TRIALS_FILE
+        try:
+            data = read_json(path)
+        except FileNotFoundError:
+            return [], {}
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{path} is not valid JSON ({err}); restore it from a backup") from err
+        documents = data.get("trials", {})
+        trials = [documents[key] for key in sorted(documents, key=int)]
+        meta = data.get("_meta", {}).get("1", {})
+        return trials, dict(meta.get("merged_files", {}))
+
+    def load_trials(self, name: str, heartbeat_s: float) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """Return every trial with its attempts merged in, and the attempt files read.
+
+        Reads only the attempt files that changed since the last ``collect``.  Writes
+        nothing, so any number of readers may run beside array tasks and writers.
+        """
+        trials, merged_files = self.load_saved_trials(name)
+        attempts_dir = self.experiment_dir(name) / "attempts"
+        current: dict[str, int] = {}
+        changed_trials: set[str] = set()
+        files_by_trial: dict[str, list[str]] = {}
+        try:
+            entries = list(os.scandir(attempts_dir))
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            if not entry.name.endswith(".json") or entry.name.startswith("."):
+                continue
+            try:
+                mtime_ns = entry.stat().st_mtime_ns
+            except FileNotFoundError:
+                continue
+            trial_id = entry.name.split(".", 1)[0]
+            current[entry.name] = mtime_ns
+            files_by_trial.setdefault(trial_id, []).append(entry.name)
+            if merged_files.get(entry.name) != mtime_ns:
+                changed_trials.add(trial_id)
+
+        now = time.time()
+        result = []
+        for trial in trials:
+            if trial["id"] in changed_trials:
+                attempts = [
+                    attempt for attempt in (
+                        _read_attempt(attempts_dir / file_name, current[file_name])
+                        for file_name in files_by_trial[trial["id"]]
+                    ) if attempt is not None
+                ]
+                trial = merge_attempts(trial, attempts, heartbeat_s, now)
+            else:
+                trial = mark_lost(trial, heartbeat_s, now)
+            result.append(trial)
+        return result, current
+
+    # ---------------------------------------------------------------- batches
+
+    def batch_path(self, name: str, batch_id: str) -> Path:
+        return self.experiment_dir(name) / "batches" / f"{batch_id}.json"
+
+    def save_batch(self, name: str, batch: dict[str, Any]) -> None:
+        write_json_atomic(self.batch_path(name, batch["id"]), batch)
+
+    def load_batch(self, name: str, batch_id: str) -> dict[str, Any]:
+        return read_json(self.batch_path(name, batch_id))  # type: ignore[no-any-return]
+
+    def list_batches(self, name: str) -> list[dict[str, Any]]:
+        directory = self.experiment_dir(name) / "batches"
+        if not directory.is_dir():
+            return []
+        return [read_json(path) for path in sorted(directory.glob("b*.json"))]
+
+    def next_batch_id(self, name: str) -> str:
+        directory = self.experiment_dir(name) / "batches"
+        existing = sorted(directory.glob("b*.json")) if directory.is_dir() else []
+        return f"b{len(existing) + 1:04d}"
+
+
+def _read_attempt(path: Path, mtime_ns: int) -> dict[str, Any] | None:
+    try:
+        attempt = read_json(path)
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        # Attempt files are written atomically, so this is damage from outside.
+        logger.warning("skipping unreadable attempt file %s: %s", path, err)
+        return None
+    if not isinstance(attempt, dict):
+        logger.warning("skipping attempt file %s: not a JSON object", path)
+        return None
+    if attempt.get("status") == "running":
+        # The array task touches its file as a heartbeat.
+        attempt["heartbeat_time"] = max(mtime_ns / 1e9, attempt.get("heartbeat_time") or 0)
+    return attempt
+
+
+def attempt_file_name(trial_id: str, key: str) -> str:
+    return f"{trial_id}.{key}.json"

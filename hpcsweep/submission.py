@@ -1,0 +1,193 @@
+"""Submission of a batch of trials through submitit, as Slurm job arrays or local jobs.
+
+Slurm caps the *index value* of an array at ``MaxArraySize - 1`` (1001 by default),
+so a batch larger than that is cut into chunks of at most ``MaxArraySize`` tasks,
+each its own array with indices from 0, and each task learns its trial from the
+chunk's offset.  Every chunk is one ``sbatch`` call, throttled with ``%``.
+
+submitit's local executor starts every job it is given at once, so a local batch
+runs as ``parallelism`` jobs, each working through every ``parallelism``-th trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hpcsweep.errors import SubmissionError, UsageError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_ARRAY_SIZE = 1001
+EXECUTORS = ("slurm", "local")
+
+
+@dataclass
+class ExecutorOptions:
+    """Where and how array tasks run; the Slurm fields map to sbatch options."""
+
+    executor: str = "local"
+    parallelism: int = 16
+    time_min: int = 60
+    partition: str | None = None
+    cpus_per_task: int | None = None
+    gpus_per_task: int | None = None
+    mem_gb: float | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    slurm_setup: list[str] = field(default_factory=list)
+    slurm_args: dict[str, str] = field(default_factory=dict)
+    signal_delay_s: int = 90
+
+    def check(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise UsageError(f"--executor {self.executor!r}: valid executors are {', '.join(EXECUTORS)}")
+        if self.parallelism < 1:
+            raise UsageError(f"--parallelism {self.parallelism}: must be at least 1")
+        if self.time_min < 1:
+            raise UsageError(f"--time {self.time_min}: the time limit is in minutes and must be at least 1")
+        for label, value in (("--cpus-per-task", self.cpus_per_task), ("--gpus-per-task", self.gpus_per_task)):
+            if value is not None and value < 0:
+                raise UsageError(f"{label} {value}: must be 0 or more")
+        if self.mem_gb is not None and self.mem_gb <= 0:
+            raise UsageError(f"--mem-gb {self.mem_gb}: must be above 0")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_executor() -> str:
+    return "slurm" if shutil.which("sbatch") else "local"
+
+
+def read_max_array_size() -> int:
+    """Return the cluster's MaxArraySize from ``scontrol show config``, or Slurm's default."""
+    try:
+        output = subprocess.run(
+            ["scontrol", "show", "config"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        logger.warning("cannot read MaxArraySize (%s); using Slurm's default %d", err, DEFAULT_MAX_ARRAY_SIZE)
+        return DEFAULT_MAX_ARRAY_SIZE
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", output, re.MULTILINE)
+    return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
+
+
+def plan_chunks(count: int, max_array_size: int, parallelism: int) -> list[dict[str, Any]]:
+    """Cut ``count`` tasks into arrays of at most ``max_array_size`` tasks.
+
+    The throttle is divided between the chunks so that together they run at most
+    ``parallelism`` tasks, but each chunk runs at least one.
+    """
+    size = max(1, max_array_size)
+    starts = list(range(0, count, size))
+    throttle = max(1, parallelism // max(1, len(starts)))
+    if parallelism < len(starts):
+        logger.warning(
+            "--parallelism %d is below the number of arrays (%d); each array runs one task at a time",
+            parallelism, len(starts),
+        )
+    return [
+        {"start": start, "stop": min(start + size, count), "throttle": throttle, "job_id": None}
+        for start in starts
+    ]
+
+
+def _slurm_parameters(options: ExecutorOptions, job_name: str) -> dict[str, Any]:
+    parameters: dict[str, Any] = {
+        "time": options.time_min,
+        "job_name": job_name,
+        "signal_delay_s": options.signal_delay_s,
+        "setup": list(options.slurm_setup),
+        "use_srun": False,
+    }
+    optional = {
+        "partition": options.partition, "cpus_per_task": options.cpus_per_task,
+        "gpus_per_task": options.gpus_per_task, "account": options.account, "qos": options.qos,
+        "constraint": options.constraint,
+    }
+    parameters.update({key: value for key, value in optional.items() if value is not None})
+    if options.mem_gb is not None:
+        parameters["mem"] = f"{int(math.ceil(options.mem_gb * 1024))}M"
+    if options.slurm_args:
+        parameters["additional_parameters"] = dict(options.slurm_args)
+    return parameters
+
+
+def submit_batch(
+    experiment_dir: Path,
+    job_name: str,
+    batch: dict[str, Any],
+    options: ExecutorOptions,
+    save_batch: Callable[[dict[str, Any]], None],
+) -> list[Any]:
+    """Submit the chunks of ``batch`` that have no job id yet; return the submitit jobs.
+
+    ``save_batch`` is called after each successful ``sbatch`` so that the store
+    records every array that exists, and only those.  A failed ``sbatch`` raises
+    :class:`SubmissionError` naming the chunks that were and were not submitted.
+    """
+    import submitit  # heavy: imported only when submitting
+
+    from hpcsweep.consumer import run_array_task
+
+    folder = experiment_dir / "submitit" / "%j"
+    directory = str(experiment_dir)
+    submitted: list[Any] = []
+
+    if options.executor == "local":
+        executor = submitit.LocalExecutor(folder=folder)
+        lanes = min(options.parallelism, len(batch["trials"]))
+        per_lane = math.ceil(len(batch["trials"]) / max(1, lanes))
+        executor.update_parameters(
+            timeout_min=options.time_min * per_lane + 1, signal_delay_s=options.signal_delay_s,
+        )
+        jobs = executor.map_array(
+            run_array_task, [directory] * lanes, [batch["id"]] * lanes, list(range(lanes)), [lanes] * lanes
+        )
+        batch["chunks"] = [{"start": 0, "stop": len(batch["trials"]), "throttle": lanes,
+                            "job_id": ",".join(job.job_id for job in jobs)}]
+        save_batch(batch)
+        return list(jobs)
+
+    for number, chunk in enumerate(batch["chunks"]):
+        if chunk.get("job_id"):
+            continue
+        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
+        executor.update_parameters(**_slurm_parameters(options, job_name))
+        executor.update_parameters(array_parallelism=chunk["throttle"])
+        count = chunk["stop"] - chunk["start"]
+        positions = list(range(chunk["start"], chunk["stop"]))
+        try:
+            jobs = executor.map_array(run_array_task, [directory] * count, [batch["id"]] * count, positions)
+        except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError,
+                subprocess.CalledProcessError, OSError) as err:
+            message = _sbatch_message(err)
+            done = [c["job_id"] for c in batch["chunks"] if c.get("job_id")]
+            raise SubmissionError(
+                f"sbatch failed for array {number + 1} of {len(batch['chunks'])} "
+                f"(trials {chunk['start']}-{chunk['stop'] - 1}): {message}; "
+                f"{len(done)} arrays were submitted before it ({', '.join(done) or 'none'}); "
+                f"fix the cause, then run 'hpcsweep submit --resume' to submit the rest"
+            ) from err
+        array_id = jobs[0].job_id.split("_")[0]
+        chunk["job_id"] = array_id
+        save_batch(batch)
+        submitted.extend(jobs)
+        logger.info("submitted array %s: trials %d-%d", array_id, chunk["start"], chunk["stop"] - 1)
+    return submitted
+
+
+def _sbatch_message(err: BaseException) -> str:
+    if isinstance(err, subprocess.CalledProcessError):
+        output = err.stderr or err.output or b""
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+        return " ".join(text.split()) or f"exit status {err.returncode}"
+    return " ".join(str(err).split())
