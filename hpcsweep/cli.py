@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", parents=[common], help="cancel the jobs of an experiment")
     cancel.add_argument("-n", "--name", required=True)
 
+    report = commands.add_parser("report", parents=[common], help="write a static HTML report of an experiment")
+    report.add_argument("-n", "--name", required=True)
+    report.add_argument("--output", help="report folder (default: <root>/<experiment>/report/)")
+    report.add_argument("--serve", action="store_true", help="serve the folder on 127.0.0.1 after writing it")
+    report.add_argument("--port", type=int, default=8000, help="port of --serve (default 8000)")
+
     unlock = commands.add_parser("unlock", parents=[common], help="remove a stale writer lock")
     unlock.add_argument("-n", "--name", required=True)
     return parser

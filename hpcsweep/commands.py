@@ -305,3 +305,9 @@ def run_unlock(arguments: argparse.Namespace, command: list[str]) -> int:
     else:
         print(f"experiment {arguments.name!r} has no writer lock", file=sys.stderr)
     return EXIT_OK
+
+
+def run_report(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.report import run_report as report
+
+    return report(_store(arguments), arguments)
