@@ -36,7 +36,7 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--root", help="directory of the store (default: $HPCSWEEP_ROOT or ./hpcsweep-runs)")
     common.add_argument("-v", "--verbose", action="count", default=0, help="log more on stderr")
     common.add_argument("-q", "--quiet", action="store_true", help="log only errors on stderr")
@@ -69,26 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between heartbeats of a running trial (default 60)")
     submit.add_argument("--grace-s", type=float, default=60.0,
                         help="seconds a stopped script gets to exit before SIGKILL (default 60)")
-    resources = submit.add_argument_group("scheduler")
-    resources.add_argument("--executor", choices=["slurm", "local"], default=None,
-                           help="slurm if sbatch is on PATH, else local")
-    resources.add_argument("--parallelism", type=int, default=16,
-                           help="trials running at once (default 16)")
-    resources.add_argument("--time", type=int, default=60, dest="time_min",
-                           help="time limit of each trial, in minutes (default 60)")
-    resources.add_argument("--partition")
-    resources.add_argument("--cpus-per-task", type=int)
-    resources.add_argument("--gpus-per-task", type=int)
-    resources.add_argument("--mem-gb", type=float, help="memory per task, in GB")
-    resources.add_argument("--account")
-    resources.add_argument("--qos")
-    resources.add_argument("--constraint")
-    resources.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
-                           help="shell line run before each task, e.g. 'module load cuda' (repeatable)")
-    resources.add_argument("--slurm-arg", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
-                           help="any other sbatch option, e.g. mail-type=END (repeatable)")
-    resources.add_argument("--signal-delay-s", type=int, default=90,
-                           help="seconds before the time limit at which Slurm warns the task (default 90)")
+    submit.add_argument("--forward-signal", default="SIGTERM",
+                        help="signal sent to the script's process group when the task must stop (default SIGTERM)")
+    submit.add_argument("--max-requeues", type=int, default=3,
+                        help="automatic requeues after timeouts or interrupt-code exits (default 3)")
+    submit.add_argument("--max-preemptions", type=int, default=20,
+                        help="automatic requeues after preemptions or node failures (default 20)")
+    _add_scheduler_options(submit.add_argument_group("scheduler"), with_defaults=True)
     flow = submit.add_argument_group("flow")
     flow.add_argument("--dry-run", action="store_true", help="print the first trials, submit nothing")
     flow.add_argument("--show", type=int, default=3, metavar="N", help="trials printed by --dry-run (default 3)")
@@ -118,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", parents=[common], help="cancel the jobs of an experiment")
     cancel.add_argument("-n", "--name", required=True)
 
+    requeue = commands.add_parser(
+        "requeue", parents=[common], help="submit interrupted, lost or chosen trials again",
+        description="Submit the chosen trials again as a new array, with the experiment's "
+                    "scheduler options unless overridden. Trials already pending or running are skipped.",
+    )
+    requeue.add_argument("-n", "--name", required=True)
+    requeue.add_argument("--status", default="interrupted,lost",
+                         help="statuses to requeue, comma-separated: new, interrupted, lost, broken "
+                              "(default interrupted,lost)")
+    requeue.add_argument("--trial", action="append", default=[], metavar="ID",
+                         help="requeue this trial, whatever its status (repeatable)")
+    requeue.add_argument("--dry-run", action="store_true", help="list the trials, submit nothing")
+    requeue.add_argument("--wait", action="store_true", help="wait until every requeued trial has ended")
+    requeue.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks with --wait")
+    _add_scheduler_options(requeue.add_argument_group("scheduler overrides"), with_defaults=False)
+
     report = commands.add_parser("report", parents=[common], help="write a static HTML report of an experiment")
     report.add_argument("-n", "--name", required=True)
     report.add_argument("--output", help="report folder (default: <root>/<experiment>/report/)")
@@ -127,6 +130,33 @@ def build_parser() -> argparse.ArgumentParser:
     unlock = commands.add_parser("unlock", parents=[common], help="remove a stale writer lock")
     unlock.add_argument("-n", "--name", required=True)
     return parser
+
+
+def _add_scheduler_options(group: Any, with_defaults: bool) -> None:
+    """Add the options of where and how tasks run; without defaults, an unset option is None
+    (``requeue`` then keeps the experiment's value)."""
+
+    def default(value: Any) -> Any:
+        return value if with_defaults else None
+
+    group.add_argument("--executor", choices=["slurm", "local"], default=None,
+                       help="slurm if sbatch is on PATH, else local")
+    group.add_argument("--parallelism", type=int, default=default(16), help="trials running at once (default 16)")
+    group.add_argument("--time", type=int, default=default(60), dest="time_min",
+                       help="time limit of each trial, in minutes (default 60)")
+    group.add_argument("--partition")
+    group.add_argument("--cpus-per-task", type=int)
+    group.add_argument("--gpus-per-task", type=int)
+    group.add_argument("--mem-gb", type=float, help="memory per task, in GB")
+    group.add_argument("--account")
+    group.add_argument("--qos")
+    group.add_argument("--constraint")
+    group.add_argument("--slurm-setup", action="append", default=default([]), metavar="LINE",
+                       help="shell line run before each task, e.g. 'module load cuda' (repeatable)")
+    group.add_argument("--slurm-arg", action="append", default=default([]), type=_key_value, metavar="KEY=VALUE",
+                       help="any other sbatch option, e.g. mail-type=END (repeatable)")
+    group.add_argument("--signal-delay-s", type=int, default=default(90),
+                       help="seconds before the time limit at which Slurm warns the task (default 90)")
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

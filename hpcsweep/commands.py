@@ -57,7 +57,9 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
         algorithm=arguments.algorithm, seed=arguments.seed, grid_points=arguments.grid_points,
         config_option=arguments.config_option, render_modes=_render_modes(arguments.render),
         maximize=arguments.maximize, interrupt_code=arguments.interrupt_code,
-        heartbeat_s=arguments.heartbeat_s, grace_s=arguments.grace_s, executor=options,
+        heartbeat_s=arguments.heartbeat_s, grace_s=arguments.grace_s,
+        forward_signal=arguments.forward_signal, max_requeues=arguments.max_requeues,
+        max_preemptions=arguments.max_preemptions, executor=options,
     )
     plan = plan_submission(store, request)
 
@@ -310,4 +312,43 @@ def run_unlock(arguments: argparse.Namespace, command: list[str]) -> int:
 def run_report(arguments: argparse.Namespace, command: list[str]) -> int:
     from hpcsweep.report import run_report as report
 
-    return report(_store(arguments), arguments)
+    return int(report(_store(arguments), arguments))
+
+
+def run_requeue(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.requeue import parse_statuses, requeue_trials
+
+    store = _store(arguments)
+    statuses = parse_statuses(arguments.status)
+    overrides = {
+        key: value for key, value in {
+            "executor": arguments.executor, "parallelism": arguments.parallelism,
+            "time_min": arguments.time_min, "partition": arguments.partition,
+            "cpus_per_task": arguments.cpus_per_task, "gpus_per_task": arguments.gpus_per_task,
+            "mem_gb": arguments.mem_gb, "account": arguments.account, "qos": arguments.qos,
+            "constraint": arguments.constraint, "slurm_setup": arguments.slurm_setup,
+            "slurm_args": dict(arguments.slurm_arg) if arguments.slurm_arg else None,
+            "signal_delay_s": arguments.signal_delay_s,
+        }.items() if value is not None
+    }
+    result = requeue_trials(store, arguments.name, statuses, arguments.trial, overrides, arguments.dry_run)
+    for trial_id, why in result.skipped:
+        print(f"skipped trial {trial_id}: {why}", file=sys.stderr)
+    if not result.chosen:
+        print(f"no trial of {arguments.name!r} to requeue", file=sys.stderr)
+        return EXIT_OK
+    if arguments.dry_run:
+        _out("".join(f"{t['id']}  {t['status']}  {json.dumps(t['params'])}\n" for t in result.chosen))
+        print(f"dry run: {len(result.chosen)} trials would be requeued", file=sys.stderr)
+        return EXIT_OK
+    assert result.batch is not None
+    job_ids = [chunk["job_id"] for chunk in result.batch["chunks"]]
+    _out(f"experiment: {arguments.name}\nrequeued: {len(result.chosen)}\njobs: {' '.join(job_ids)}\n")
+    if arguments.wait:
+        from hpcsweep.monitor import wait_for_trials
+
+        counts = wait_for_trials(store, arguments.name, {t["id"] for t in result.chosen}, result.jobs,
+                                 arguments.poll_s)
+        summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        print(f"all requeued trials ended: {summary}", file=sys.stderr)
+    return EXIT_OK

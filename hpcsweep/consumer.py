@@ -2,28 +2,35 @@
 
 It receives only the experiment directory, the batch id and its position in the
 batch, reads the rest from the store, rebuilds the command-line parser from the
-saved state, and runs the user's script as a black box, without a shell, in the
-trial's working directory.  It writes only the files of its own trial: the
-attempt file in ``attempts/`` and the files in the working directory.
+saved state, and runs the user's script as a black box in the trial's working
+directory.  It writes only the files of its own trial: its attempt file in
+``attempts/`` and the files in the working directory.
+
+An interrupted trial comes back as the same trial (same id, working directory and
+configuration file): on Slurm the task requeues itself with ``scontrol requeue``;
+locally the job runs the trial again.  Each start is a new attempt, numbered in
+``HPCSWEEP_ATTEMPT``.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
 import socket
-import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from hpcsweep.atomic import write_json_atomic, write_text_atomic
 from hpcsweep.cmdline import CommandLine
 from hpcsweep.errors import TrialFailedError
+from hpcsweep.interrupts import (
+    CANCELLED, INTERRUPT_CODE, TIMEOUT, budget_of, classify_stop_signal, requeue_slurm_task,
+)
+from hpcsweep.process import StopFlag, Supervision, read_tail, run_supervised
 from hpcsweep.results import InvalidResultsError, read_results
 from hpcsweep.store import attempt_file_name, read_json
 from hpcsweep.trials import BROKEN, COMPLETED, INTERRUPTED, RUNNING
@@ -33,11 +40,7 @@ logger = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
-STDERR_TAIL_BYTES = 4096
-STDERR_TAIL_LINES = 20
-# Signals that ask the array task to stop: Slurm's warning before the time limit
-# (USR2 with submitit), scancel (TERM), and an interactive interrupt (INT).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2, signal.SIGUSR1)
+SKIPPED = "skipped"
 
 
 @dataclass
@@ -53,102 +56,165 @@ def _job_ids() -> JobIds:
         array_task = os.environ.get("SLURM_ARRAY_TASK_ID")
         job_id = f"{array_job}_{array_task}" if array_job and array_task else os.environ["SLURM_JOB_ID"]
         return JobIds(job_id, array_job, array_task)
-    local = os.environ.get("SUBMITIT_LOCAL_JOB_ID") or str(os.getppid())
-    return JobIds(local, None, None)
+    return JobIds(os.environ.get("SUBMITIT_LOCAL_JOB_ID") or str(os.getppid()), None, None)
 
 
 def run_array_task(experiment_dir: str, batch_id: str, start: int, step: int = 0) -> dict[str, int]:
-    """Run the trial at ``start`` in the batch, or with ``step`` every ``step``-th trial from it.
+    """Run the trial at position ``start`` of the batch; with ``step``, work through a queue.
 
-    Returns the count of trials by status; raises :class:`TrialFailedError` at the
-    end if any trial did not complete, so that the scheduler marks the task failed.
+    With ``step`` (local jobs), the task claims positions ``start``, ``start + step``,
+    ... and then any position that no other job has claimed, so trials of a job that
+    died are taken over.  Returns the count of trials by status; raises
+    :class:`TrialFailedError` at the end if a trial did not complete, so that the
+    scheduler's record of the task agrees with the store.
     """
     directory = Path(experiment_dir)
     experiment = read_json(directory / "experiment.json")["experiment"]["1"]
     batch = read_json(directory / "batches" / f"{batch_id}.json")
     trials = batch["trials"]
-    positions = [start] if step <= 0 else list(range(start, len(trials), step))
     runner = TrialRunner(directory, experiment)
 
     counts: dict[str, int] = {}
     failed: list[str] = []
-    for position in positions:
-        if runner.stop_requested:
-            break
-        status = runner.run(trials[position])
-        counts[status] = counts.get(status, 0) + 1
-        if status not in (COMPLETED, "skipped"):
-            failed.append(f"{trials[position]['id']} ({status})")
+    runner.stop.install()
+    try:
+        for position in _positions(directory, batch_id, len(trials), start, step):
+            if runner.stop.signum is not None:
+                break
+            status = runner.run(trials[position])
+            counts[status] = counts.get(status, 0) + 1
+            if status not in (COMPLETED, SKIPPED, "requeued"):
+                failed.append(f"{trials[position]['id']} ({status})")
+            if status == "requeued":
+                # Slurm restarts this task; wait for it to be stopped.
+                time.sleep(float(runner.settings.get("grace_s", 60)) + 30)
+    finally:
+        runner.stop.restore()
     if failed:
-        raise TrialFailedError(f"{len(failed)} of {len(positions)} trials did not complete: {', '.join(failed)}")
+        raise TrialFailedError(f"{len(failed)} trials did not complete: {', '.join(failed)}")
     return counts
 
 
+def _positions(directory: Path, batch_id: str, count: int, start: int, step: int) -> Any:
+    if step <= 0:
+        yield start
+        return
+    claims = directory / "claims" / batch_id
+    claims.mkdir(parents=True, exist_ok=True)
+    order = list(range(start, count, step)) + [p for p in range(count) if (p - start) % step != 0]
+    for position in order:
+        if _claim(claims / str(position)):
+            yield position
+
+
+def _claim(path: Path) -> bool:
+    """Create ``path`` exclusively; each local position is run by the one job that claims it."""
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError as err:
+        if err.errno == errno.EEXIST:
+            return False
+        raise
+    os.write(descriptor, f"{socket.gethostname()} {os.getpid()}\n".encode())
+    os.close(descriptor)
+    return True
+
+
 class TrialRunner:
-    """Runs trials of one experiment, one at a time, within one array task."""
+    """Runs the trials of one experiment, one at a time, within one array task."""
 
     def __init__(self, experiment_dir: Path, experiment: dict[str, Any]) -> None:
         self.experiment_dir = experiment_dir
+        self.attempts_dir = experiment_dir / "attempts"
         self.experiment = experiment
         self.command = CommandLine.from_json(experiment["parser_state"])
         self.settings = experiment["settings"]
         self.ids = _job_ids()
         self.host = socket.gethostname()
-        self.stop_requested = False
-        self.stop_signal: int | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-
-    # ----------------------------------------------------------------- trial
+        self.stop = StopFlag()
+        self.on_slurm = bool(os.environ.get("SLURM_JOB_ID"))
 
     def run(self, trial: dict[str, Any]) -> str:
-        trial_id = trial["id"]
-        attempts_dir = self.experiment_dir / "attempts"
-        if self._already_completed(attempts_dir, trial_id):
-            logger.info("trial %s is already completed; nothing to do", trial_id)
-            return "skipped"
+        """Run ``trial`` until it ends or is requeued; return its final status for this task."""
+        while True:
+            previous = self._previous_attempts(trial["id"])
+            if any(attempt.get("status") == COMPLETED for attempt in previous):
+                logger.info("trial %s is already completed; nothing to do", trial["id"])
+                return SKIPPED
+            attempt = self._run_attempt(trial, len(previous) + 1, previous)
+            if not attempt.get("requeue"):
+                return str(attempt["status"])
+            if self.on_slurm:
+                return "requeued"
+            # Locally the same job runs the trial again as its next attempt.
+            self.stop.signum = None
 
+    def _previous_attempts(self, trial_id: str) -> list[dict[str, Any]]:
+        attempts = []
+        for path in self.attempts_dir.glob(f"{trial_id}.*.json"):
+            try:
+                attempts.append(read_json(path))
+            except (OSError, ValueError):
+                logger.warning("skipping unreadable attempt file %s", path)
+        return attempts
+
+    # --------------------------------------------------------------- attempt
+
+    def _run_attempt(self, trial: dict[str, Any], number: int, previous: list[dict[str, Any]]) -> dict[str, Any]:
+        trial_id = trial["id"]
         working_dir = Path(trial["working_dir"])
         working_dir.mkdir(parents=True, exist_ok=True)
-        attempts_dir.mkdir(exist_ok=True)
-        restart = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+        self.attempts_dir.mkdir(exist_ok=True)
         key = f"{time.time_ns()}-{os.getpid()}"
-        attempt_path = attempts_dir / attempt_file_name(trial_id, key)
+        attempt_path = self.attempts_dir / attempt_file_name(trial_id, key)
         attempt: dict[str, Any] = {
-            "trial": trial_id, "key": key, "status": RUNNING, "attempt": restart + 1,
+            "trial": trial_id, "key": key, "status": RUNNING, "attempt": number,
             "start_time": time.time(), "end_time": None, "heartbeat_time": time.time(),
             "job_id": self.ids.job_id, "array_job_id": self.ids.array_job_id,
             "array_task_id": self.ids.array_task_id, "host": self.host, "pid": os.getpid(),
-            "exit_code": None, "objective": None, "results": None, "reason": None, "stderr_tail": None,
+            "exit_code": None, "objective": None, "results": None, "reason": None,
+            "stderr_tail": None, "interruption": None, "requeue": False,
         }
         write_json_atomic(attempt_path, attempt)
-        logger.info("trial %s starting in %s (job %s)", trial_id, working_dir, self.ids.job_id)
+        logger.info("trial %s attempt %d starting in %s (job %s)", trial_id, number, working_dir, self.ids.job_id)
 
         try:
-            outcome = self._execute(trial, working_dir, attempt_path)
-        except Exception as err:  # record, then let the task fail
+            outcome = self._execute(trial, number, working_dir, attempt_path)
+        except Exception as err:  # record the failure in the store, then fail the task
             logger.exception("trial %s failed inside hpcsweep", trial_id)
             outcome = {"status": BROKEN, "reason": f"hpcsweep could not run the trial: {err}"}
         attempt.update(outcome)
+        if attempt["status"] == INTERRUPTED:
+            self._decide_requeue(attempt, previous)
         attempt["end_time"] = time.time()
         write_json_atomic(attempt_path, attempt)
         logger.info(
-            "trial %s ended %s (exit code %s)%s", trial_id, attempt["status"], attempt["exit_code"],
-            f": {attempt['reason']}" if attempt.get("reason") else "",
+            "trial %s attempt %d ended %s (exit code %s)%s", trial_id, number, attempt["status"],
+            attempt["exit_code"], f": {attempt['reason']}" if attempt.get("reason") else "",
         )
-        return str(attempt["status"])
+        if attempt["requeue"] and self.on_slurm:
+            error = requeue_slurm_task()
+            if error is not None:
+                logger.error("trial %s: scontrol requeue failed: %s; run 'hpcsweep requeue'", trial_id, error)
+                attempt["requeue"] = False
+                attempt["reason"] += f"; requeue failed: {error}"
+                write_json_atomic(attempt_path, attempt)
+        return attempt
 
-    def _already_completed(self, attempts_dir: Path, trial_id: str) -> bool:
-        if not attempts_dir.is_dir():
-            return False
-        for path in attempts_dir.glob(f"{trial_id}.*.json"):
-            try:
-                if read_json(path).get("status") == COMPLETED:
-                    return True
-            except (OSError, ValueError):
-                continue
-        return False
+    def _decide_requeue(self, attempt: dict[str, Any], previous: list[dict[str, Any]]) -> None:
+        budget = budget_of(attempt["interruption"])
+        if budget is None:
+            return
+        used = sum(budget_of(a.get("interruption") or "") == budget for a in previous)
+        limit = int(self.settings.get("max_requeues" if budget == "requeues" else "max_preemptions", 3))
+        if used < limit:
+            attempt["requeue"] = True
+            attempt["reason"] += f"; requeued ({used + 1} of {limit} {budget})"
+        else:
+            option = "--max-requeues" if budget == "requeues" else "--max-preemptions"
+            attempt["reason"] += f"; not requeued: the limit of {limit} {budget} was reached ({option})"
 
-    def _execute(self, trial: dict[str, Any], working_dir: Path, attempt_path: Path) -> dict[str, Any]:
+    def _execute(self, trial: dict[str, Any], number: int, working_dir: Path, attempt_path: Path) -> dict[str, Any]:
         params = trial["params"]
         placeholders = {
             "{trial.id}": trial["id"],
@@ -166,35 +232,39 @@ class TrialRunner:
 
         results_path = working_dir / RESULTS_FILE
         results_path.unlink(missing_ok=True)  # a result must come from this attempt
-        environment = self._environment(trial, working_dir, results_path, attempt_path)
-
-        stdout_path, stderr_path = working_dir / STDOUT_FILE, working_dir / STDERR_FILE
-        with open(stdout_path, "ab") as stdout, open(stderr_path, "ab") as stderr:
-            stderr_offset = stderr.tell()
-            self._process = subprocess.Popen(
-                argv, cwd=working_dir, env=environment, stdin=subprocess.DEVNULL,
-                stdout=stdout, stderr=stderr, start_new_session=True,
-            )
-        timed_out = self._wait(attempt_path)
-        exit_code = self._process.returncode
-        self._process = None
-
+        environment = self._environment(trial, number, working_dir, results_path)
+        settings = self.settings
+        supervision = Supervision(
+            heartbeat_path=attempt_path,
+            heartbeat_s=float(settings.get("heartbeat_s", 60)),
+            forward_signal=int(settings.get("forward_signal", signal.SIGTERM)),
+            grace_s=float(settings.get("grace_s", 60)),
+            time_limit_s=settings.get("trial_timeout_s"),
+            warning_s=float(settings.get("signal_delay_s", 90)),
+        )
+        stderr_path = working_dir / STDERR_FILE
+        process, stderr_offset = run_supervised(
+            argv, working_dir, environment, working_dir / STDOUT_FILE, stderr_path, supervision, self.stop
+        )
+        exit_code = process.exit_code
         outcome: dict[str, Any] = {"exit_code": exit_code}
-        interrupt_code = int(self.settings.get("interrupt_code", 130))
-        if timed_out:
-            outcome.update(status=INTERRUPTED, reason=f"time limit of {self.settings['time_min']} min reached")
-        elif self.stop_signal is not None:
-            outcome.update(
-                status=INTERRUPTED,
-                reason=f"array task received {signal.Signals(self.stop_signal).name}",
-            )
+        interrupt_code = int(settings.get("interrupt_code", 130))
+
+        if process.local_timeout:
+            outcome.update(status=INTERRUPTED, interruption=TIMEOUT,
+                           reason=f"time limit of {settings['time_min']} min reached")
+        elif process.stop_signal is not None:
+            kind = classify_stop_signal(process.stop_signal)
+            name = signal.Signals(process.stop_signal).name
+            outcome.update(status=INTERRUPTED, interruption=kind, reason=f"{kind} ({name})")
+            if kind == CANCELLED:
+                outcome["reason"] = f"cancelled ({name})"
         elif exit_code == interrupt_code:
-            outcome.update(status=INTERRUPTED, reason=f"script exited with the interrupt code {interrupt_code}")
+            outcome.update(status=INTERRUPTED, interruption=INTERRUPT_CODE,
+                           reason=f"script exited with the interrupt code {interrupt_code}")
         elif exit_code != 0:
-            if exit_code < 0:
-                reason = f"script killed by {signal.Signals(-exit_code).name}"
-            else:
-                reason = f"script exited with code {exit_code}"
+            reason = (f"script killed by {signal.Signals(-exit_code).name}" if exit_code < 0
+                      else f"script exited with code {exit_code}")
             outcome.update(status=BROKEN, reason=reason)
         else:
             try:
@@ -203,13 +273,14 @@ class TrialRunner:
                 outcome.update(status=BROKEN, reason=f"exit code 0 but {err}")
             else:
                 outcome.update(status=COMPLETED, objective=results.objective, results=results.results)
+        if process.killed_after_grace:
+            outcome["reason"] = f"{outcome.get('reason')}; killed after a grace of {supervision.grace_s:g} s"
         if outcome["status"] != COMPLETED:
-            outcome["stderr_tail"] = _tail(stderr_path, stderr_offset)
+            outcome["stderr_tail"] = read_tail(stderr_path, stderr_offset)
         return outcome
 
-    def _environment(
-        self, trial: dict[str, Any], working_dir: Path, results_path: Path, attempt_path: Path
-    ) -> dict[str, str]:
+    def _environment(self, trial: dict[str, Any], number: int, working_dir: Path,
+                     results_path: Path) -> dict[str, str]:
         values = {
             "EXPERIMENT_ID": self.experiment["id"],
             "EXPERIMENT_NAME": self.experiment["name"],
@@ -224,99 +295,5 @@ class TrialRunner:
             environment[f"HPCSWEEP_{key}"] = value
             environment[f"ORION_{key}"] = value
         environment["HPCSWEEP_SUBMIT_DIR"] = self.experiment.get("submit_dir", "")
-        environment["HPCSWEEP_ATTEMPT"] = str(int(os.environ.get("SLURM_RESTART_COUNT", "0")) + 1)
+        environment["HPCSWEEP_ATTEMPT"] = str(number)
         return environment
-
-    # --------------------------------------------------------- process control
-
-    def _wait(self, attempt_path: Path) -> bool:
-        """Wait for the script, beating the heartbeat; return True if it hit the time limit."""
-        assert self._process is not None
-        heartbeat_s = float(self.settings.get("heartbeat_s", 60))
-        limit_s = self.settings.get("trial_timeout_s")
-        deadline = time.monotonic() + float(limit_s) if limit_s else None
-        previous = self._install_handlers()
-        stop_heartbeat = threading.Event()
-        beater = threading.Thread(
-            target=_beat, args=(attempt_path, heartbeat_s, stop_heartbeat), daemon=True
-        )
-        beater.start()
-        timed_out = False
-        try:
-            while True:
-                try:
-                    self._process.wait(timeout=0.2)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                if self.stop_signal is not None:
-                    self._terminate_group()
-                    break
-                if deadline is not None and time.monotonic() > deadline:
-                    timed_out = True
-                    self._terminate_group()
-                    break
-        finally:
-            stop_heartbeat.set()
-            beater.join()
-            self._restore_handlers(previous)
-        return timed_out
-
-    def _terminate_group(self) -> None:
-        """Send SIGTERM to the script's process group, then SIGKILL after the grace period."""
-        assert self._process is not None
-        group = self._process.pid
-        grace_s = float(self.settings.get("grace_s", 60))
-        _signal_group(group, signal.SIGTERM)
-        try:
-            self._process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            logger.warning("script ignored SIGTERM for %.0f s; killing its process group", grace_s)
-        # Children may outlive the script's main process: kill what is left of the group.
-        _signal_group(group, signal.SIGKILL)
-        self._process.wait()
-
-    def _install_handlers(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, self._on_stop_signal)
-        return previous
-
-    def _restore_handlers(self, previous: dict[int, Any]) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        logger.warning("array task received %s; stopping the trial", signal.Signals(signum).name)
-        self.stop_signal = signum
-        self.stop_requested = True
-
-
-def _signal_group(group: int, signum: int) -> None:
-    try:
-        os.killpg(group, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _beat(path: Path, interval_s: float, stop: threading.Event) -> None:
-    while not stop.wait(interval_s):
-        try:
-            os.utime(path)
-        except OSError as err:
-            logger.warning("heartbeat of %s failed: %s", path, err)
-
-
-def _tail(path: Path, offset: int) -> str:
-    """Return the last lines that this attempt wrote to ``path``."""
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(offset, size - STDERR_TAIL_BYTES))
-            data = handle.read()
-    except OSError:
-        return ""
-    lines = data.decode("utf-8", "replace").splitlines()
-    return "\n".join(lines[-STDERR_TAIL_LINES:])

@@ -15,7 +15,7 @@ from typing import Any
 
 from hpcsweep.collect import load_view
 from hpcsweep.store import Store
-from hpcsweep.trials import ENDED, count_statuses
+from hpcsweep.trials import count_statuses, is_final
 
 logger = logging.getLogger(__name__)
 
@@ -26,16 +26,19 @@ def wait_for_trials(
     """Block until every trial in ``trial_ids`` has ended; return the counts by status."""
     from tqdm import tqdm
 
-    progress = tqdm(total=len(trial_ids), desc=name, unit="trial", file=sys.stderr, leave=True)
+    progress = tqdm(total=len(trial_ids), desc=name, unit="trial", file=sys.stderr, leave=True, mininterval=1.0)
+    last_counts: dict[str, int] = {}
     jobs_done_since: float | None = None
     try:
         while True:
             _, trials = load_view(store, name)
             chosen = [trial for trial in trials if trial["id"] in trial_ids]
-            ended = sum(trial["status"] in ENDED for trial in chosen)
-            progress.update(ended - progress.n)
+            ended = sum(is_final(trial) for trial in chosen)
             counts = count_statuses(chosen)
-            progress.set_postfix({k: v for k, v in counts.items() if v}, refresh=True)
+            if counts != last_counts:
+                progress.set_postfix({k: v for k, v in counts.items() if v}, refresh=False)
+                last_counts = counts
+            progress.update(ended - progress.n)
             if ended == len(chosen):
                 return counts
             if jobs and all(_job_done(job) for job in jobs):

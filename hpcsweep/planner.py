@@ -23,6 +23,7 @@ from hpcsweep import __version__
 from hpcsweep.algorithms import Algorithm, PastTrial, make_algorithm
 from hpcsweep.cmdline import CommandLine
 from hpcsweep.errors import UsageError
+from hpcsweep.interrupts import parse_signal
 from hpcsweep.store import Store, check_experiment_name
 from hpcsweep.submission import ExecutorOptions, plan_chunks, read_max_array_size
 from hpcsweep.trials import new_trial
@@ -46,6 +47,9 @@ class SubmitRequest:
     interrupt_code: int = 130
     heartbeat_s: float = 60.0
     grace_s: float = 60.0
+    forward_signal: str = "SIGTERM"
+    max_requeues: int = 3
+    max_preemptions: int = 20
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     cwd: Path = field(default_factory=Path.cwd)
 
@@ -77,6 +81,17 @@ def _check_request(request: SubmitRequest) -> None:
         raise UsageError(f"--heartbeat-s {request.heartbeat_s}: must be above 0")
     if request.grace_s < 0:
         raise UsageError(f"--grace-s {request.grace_s}: must be 0 or more")
+    if request.grace_s > request.executor.signal_delay_s:
+        raise UsageError(
+            f"--grace-s {request.grace_s:g} is longer than --signal-delay-s {request.executor.signal_delay_s}: "
+            f"the script would be killed by the time limit before its grace ends; "
+            f"lower --grace-s or raise --signal-delay-s"
+        )
+    if request.max_requeues < 0:
+        raise UsageError(f"--max-requeues {request.max_requeues}: must be 0 or more (0 disables requeue)")
+    if request.max_preemptions < 0:
+        raise UsageError(f"--max-preemptions {request.max_preemptions}: must be 0 or more")
+    parse_signal(request.forward_signal)
     if not request.config_option.startswith("-"):
         raise UsageError(f"--config-option {request.config_option!r}: must be an option such as --config")
     request.executor.check()
@@ -94,6 +109,10 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
         "interrupt_code": request.interrupt_code,
         "heartbeat_s": request.heartbeat_s,
         "grace_s": request.grace_s,
+        "forward_signal": parse_signal(request.forward_signal),
+        "max_requeues": request.max_requeues,
+        "max_preemptions": request.max_preemptions,
+        "signal_delay_s": request.executor.signal_delay_s,
         "time_min": request.executor.time_min,
         # Slurm enforces the time limit itself; local jobs are bounded by the consumer.
         "trial_timeout_s": request.executor.time_min * 60 if request.executor.executor == "local" else None,

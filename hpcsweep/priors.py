@@ -167,7 +167,8 @@ class LogUniform(Prior):
             return _discrete_grid(self.low, self.high, points, log=True)
         logs = _linear_grid(math.log(self.low), math.log(self.high), points)
         values = [min(max(math.exp(x), self.low), self.high) for x in logs]
-        values[0], values[-1] = self.low, self.high
+        if points > 1:
+            values[0], values[-1] = self.low, self.high
         return values
 
     def _contains_one(self, value: Value) -> bool:
@@ -229,8 +230,10 @@ class Choices(Prior):
     def expression(self) -> str:
         if self.weights is None:
             return f"choices({list(self.options)!r})"
-        mapping = dict(zip(self.options, self.weights))
-        return f"choices({mapping!r})"
+        # A list option cannot be a dict key, so the mapping is written by hand with
+        # tuple keys, which parse_prior reads back as lists.
+        items = [f"{_key_literal(option)}: {weight!r}" for option, weight in zip(self.options, self.weights)]
+        return f"choices({{{', '.join(items)}}})"
 
     @property
     def is_boolean(self) -> bool:
@@ -280,6 +283,13 @@ class Fidelity(Prior):
         return _is_number(value) and bool(self.low <= value <= self.high)
 
 
+def _key_literal(option: Value) -> str:
+    if not isinstance(option, list):
+        return repr(option)
+    items = [_key_literal(item) for item in option]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
 def _same_value(left: Value, right: Value) -> bool:
     # True == 1 in Python, but a boolean option must not accept 1.
     return type(left) is type(right) and left == right or (
@@ -317,7 +327,7 @@ def parse_prior(expression: str, label: str = "prior") -> Prior:
     text = expression.strip()
     try:
         tree = ast.parse(text, mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise PriorError(
             f"{label}: malformed prior {expression!r}; expected a call such as "
             f"'uniform(0, 1)' with balanced brackets"
@@ -399,6 +409,9 @@ def _bounds(name: str, bound: dict[str, Any], low_key: str, high_key: str) -> tu
     if low >= high:
         raise PriorError(f"{name}: {low_key} ({bound[low_key]!r}) must be below {high_key} "
                          f"({bound[high_key]!r}); swap them or widen the range")
+    if not math.isfinite(high - low):
+        raise PriorError(f"{name}: the range from {bound[low_key]!r} to {bound[high_key]!r} overflows "
+                         f"a float; narrow it")
     return low, high
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hpcsweep.errors import UsageError
-from hpcsweep.priors import Prior, Value, prior_from_json
+from hpcsweep.priors import Fidelity, Prior, Value, prior_from_json
 
 
 class Space(Mapping[str, Prior]):
@@ -20,6 +20,12 @@ class Space(Mapping[str, Prior]):
 
     def __init__(self, priors: Mapping[str, Prior] | None = None) -> None:
         self._priors: dict[str, Prior] = dict(priors or {})
+        fidelities = [name for name, prior in self._priors.items() if isinstance(prior, Fidelity)]
+        if len(fidelities) > 1:
+            raise UsageError(
+                f"the search space has {len(fidelities)} fidelity priors ({', '.join(fidelities)}); "
+                f"keep one and make the others fixed values"
+            )
 
     def __getitem__(self, name: str) -> Prior:
         return self._priors[name]
@@ -33,6 +39,14 @@ class Space(Mapping[str, Prior]):
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}~{prior.expression()}" for name, prior in self.items())
         return f"Space({inner})"
+
+    @property
+    def fidelity(self) -> str | None:
+        """The name of the fidelity dimension, such as ``/trainer/max_epochs``, or None."""
+        for name, prior in self.items():
+            if isinstance(prior, Fidelity):
+                return name
+        return None
 
     def sample(self, rng: random.Random) -> dict[str, Value]:
         return {name: prior.sample(rng) for name, prior in self.items()}

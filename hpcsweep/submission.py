@@ -106,7 +106,8 @@ def _slurm_parameters(options: ExecutorOptions, job_name: str) -> dict[str, Any]
         "job_name": job_name,
         "signal_delay_s": options.signal_delay_s,
         "setup": list(options.slurm_setup),
-        "use_srun": False,
+        # Slurm sends the --signal warning to job steps, so the task runs in a step (srun).
+        "use_srun": True,
     }
     optional = {
         "partition": options.partition, "cpus_per_task": options.cpus_per_task,
@@ -116,8 +117,8 @@ def _slurm_parameters(options: ExecutorOptions, job_name: str) -> dict[str, Any]
     parameters.update({key: value for key, value in optional.items() if value is not None})
     if options.mem_gb is not None:
         parameters["mem"] = f"{int(math.ceil(options.mem_gb * 1024))}M"
-    if options.slurm_args:
-        parameters["additional_parameters"] = dict(options.slurm_args)
+    # --requeue lets an interrupted task requeue itself even where JobRequeue=0.
+    parameters["additional_parameters"] = {"requeue": True, **options.slurm_args}
     return parameters
 
 
@@ -160,13 +161,13 @@ def submit_batch(
     for number, chunk in enumerate(batch["chunks"]):
         if chunk.get("job_id"):
             continue
-        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
-        executor.update_parameters(**_slurm_parameters(options, job_name))
-        executor.update_parameters(array_parallelism=chunk["throttle"])
+        slurm = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
+        slurm.update_parameters(**_slurm_parameters(options, job_name))
+        slurm.update_parameters(array_parallelism=chunk["throttle"])
         count = chunk["stop"] - chunk["start"]
         positions = list(range(chunk["start"], chunk["stop"]))
         try:
-            jobs = executor.map_array(run_array_task, [directory] * count, [batch["id"]] * count, positions)
+            jobs = slurm.map_array(run_array_task, [directory] * count, [batch["id"]] * count, positions)
         except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError,
                 subprocess.CalledProcessError, OSError) as err:
             message = _sbatch_message(err)

@@ -132,10 +132,10 @@ def _find_yaml_slots(text: str, path: Path, option: str) -> list[Slot]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         yaml.safe_load(text)  # compose accepts some documents that safe_load cannot build
     except yaml.YAMLError as err:
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise TemplateError(f"{option} {path}: invalid YAML ({first_line}); fix the file") from err
+        raise TemplateError(f"{option} {path}: invalid YAML ({_yaml_problem(err)}); fix the file") from err
 
     slots: list[Slot] = []
+    names_by_node: dict[int, str] = {}
 
     def walk(node: yaml.Node | None, name: str) -> None:
         if isinstance(node, yaml.MappingNode):
@@ -146,11 +146,44 @@ def _find_yaml_slots(text: str, path: Path, option: str) -> list[Slot]:
                 walk(item, f"{name}/{index}")
         elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
             expression = _expression(node.value)
-            if expression is not None:
-                slots.append(Slot(name, expression, node.start_mark.index, node.end_mark.index))
+            if expression is None:
+                return
+            # An alias or merge key reaches the same node again, but the copy can
+            # replace its text only once.
+            if id(node) in names_by_node:
+                raise TemplateError(
+                    f"{option} {path}: the prior at {names_by_node[id(node)]} is reused at {name or '/'} "
+                    f"through a YAML alias; write the prior out at each place"
+                )
+            names_by_node[id(node)] = name
+            slots.append(Slot(name, expression, node.start_mark.index, node.end_mark.index))
 
     walk(root, "")
+    _check_slot_names(slots, path, option)
     return slots
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0] or type(err).__name__
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(problem)
+
+
+def _check_slot_names(slots: list[Slot], path: Path, option: str) -> None:
+    seen: set[str] = set()
+    for slot in slots:
+        if slot.name == "":
+            raise TemplateError(
+                f"{option} {path}: the whole document is a prior; a template must be a mapping "
+                f"or a list with priors as its values"
+            )
+        if slot.name in seen:
+            raise TemplateError(
+                f"{option} {path}: key {slot.name} appears twice; keep one of them"
+            )
+        seen.add(slot.name)
 
 
 def yaml_literal(value: Value) -> str:
@@ -173,7 +206,8 @@ def yaml_literal(value: Value) -> str:
             mantissa += ".0"
         return f"{mantissa}e{exponent}" if exponent else mantissa
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        # PyYAML's emitter escapes the characters that YAML forbids in a document.
+        return yaml.safe_dump(value, default_style='"', width=math.inf, allow_unicode=True).rstrip("\n")
     if isinstance(value, list):
         return "[" + ", ".join(yaml_literal(item) for item in value) + "]"
     raise TypeError(f"cannot write {value!r} into a YAML template")
@@ -195,9 +229,12 @@ def _render_yaml(text: str, slots: tuple[Slot, ...], values: dict[str, Value]) -
 
 def _find_json_slots(text: str, path: Path, option: str) -> list[Slot]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as err:
         raise TemplateError(f"{option} {path}: invalid JSON ({err}); fix the file") from err
+    except _DuplicateKeyError as err:
+        raise TemplateError(f"{option} {path}: key {err.args[0]!r} appears twice in one object; "
+                            f"keep one of them") from None
 
     slots: list[Slot] = []
 
@@ -214,7 +251,21 @@ def _find_json_slots(text: str, path: Path, option: str) -> list[Slot]:
                 slots.append(Slot(name, expression))
 
     walk(document, "")
+    _check_slot_names(slots, path, option)
     return slots
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKeyError(key)
+        document[key] = value
+    return document
 
 
 def _render_json(text: str, slots: tuple[Slot, ...], values: dict[str, Value]) -> str:

@@ -30,6 +30,7 @@ ENDED = frozenset({COMPLETED, INTERRUPTED, BROKEN, LOST})
 ATTEMPT_FIELDS = (
     "status", "start_time", "end_time", "heartbeat_time", "exit_code", "objective", "results",
     "reason", "stderr_tail", "job_id", "array_job_id", "array_task_id", "host", "pid", "attempt",
+    "interruption", "requeue",
 )
 
 
@@ -63,6 +64,9 @@ def new_trial(experiment_id: str, number: int, params: dict[str, Value], working
         "host": None,
         "pid": None,
         "attempt": None,
+        "interruption": None,
+        "requeue": False,
+        "batch": None,
     }
 
 
@@ -77,7 +81,7 @@ def merge_attempts(
     """
     merged = dict(trial)
     if not attempts:
-        return merged
+        return mark_lost(merged, heartbeat_s, now)
     ordered = sorted(attempts, key=lambda a: (a.get("start_time") or 0, a.get("key", "")))
     completed = [a for a in ordered if a.get("status") == COMPLETED]
     chosen = completed[-1] if completed else ordered[-1]
@@ -97,7 +101,9 @@ def merge_attempts(
 
 
 def mark_lost(trial: dict[str, Any], heartbeat_s: float, now: float | None = None) -> dict[str, Any]:
-    """Return ``trial`` with status ``lost`` if it runs but its heartbeat is stale."""
+    """Return ``trial`` with status ``lost`` if it runs but its heartbeat is stale, and with
+    ``pending`` set if a new attempt of it is queued."""
+    trial = dict(trial, pending=is_pending(trial))
     if trial.get("status") != RUNNING:
         return trial
     now = time.time() if now is None else now
@@ -107,6 +113,22 @@ def mark_lost(trial: dict[str, Any], heartbeat_s: float, now: float | None = Non
         trial["status"] = LOST
         trial["reason"] = f"no heartbeat for {now - beat:.0f} s (interval {heartbeat_s:g} s)"
     return trial
+
+
+def is_pending(trial: dict[str, Any]) -> bool:
+    """Return True if a new attempt of ``trial`` is queued: it was submitted (again) after
+    its latest attempt started, or that attempt requeued itself."""
+    if trial.get("status") in (COMPLETED, RUNNING):
+        return False
+    if trial.get("requeue"):
+        return True
+    submitted = trial.get("submitted_time")
+    return submitted is not None and submitted > (trial.get("start_time") or 0)
+
+
+def is_final(trial: dict[str, Any]) -> bool:
+    """Return True if ``trial`` has ended and no new attempt of it is queued."""
+    return trial.get("status") in ENDED and not trial.get("pending")
 
 
 def sort_key(trial: dict[str, Any], maximize: bool) -> tuple[int, float, int]:
