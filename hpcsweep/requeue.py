@@ -85,7 +85,7 @@ def requeue_trials(
             chunks = plan_chunks(len(result.chosen), read_max_array_size(), options.parallelism)
         else:
             chunks = [{"start": 0, "stop": len(result.chosen), "throttle": options.parallelism, "job_id": None}]
-        batch = {
+        batch: dict[str, Any] = {
             "id": store.next_batch_id(name),
             "created_time": time.time(),
             "executor": options.executor,
@@ -105,11 +105,9 @@ def requeue_trials(
 
         # Mark as submitted only the trials of arrays that sbatch accepted.
         submitted: set[str] = set()
-        chunks: list[dict[str, Any]] = batch["chunks"]
-        batch_trials: list[dict[str, Any]] = batch["trials"]
-        for chunk in chunks:
+        for chunk in batch["chunks"]:
             if chunk.get("job_id"):
-                submitted.update(t["id"] for t in batch_trials[chunk["start"]:chunk["stop"]])
+                submitted.update(t["id"] for t in batch["trials"][chunk["start"]:chunk["stop"]])
         now = time.time()
         for trial in trials:
             if trial["id"] in submitted:
