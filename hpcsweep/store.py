@@ -144,6 +144,7 @@ class Store:
         its modification time, so that readers only read files changed since.
         """
         documents = {str(trial["number"] + 1): trial for trial in trials}
+        _remove_leftover_temporaries(self.experiment_dir(name), TRIALS_FILE)
         database = TinyDB(str(self.experiment_dir(name) / TRIALS_FILE), storage=AtomicJSONStorage)
         database.storage.write({"trials": documents, "_meta": {"1": {"merged_files": merged_files}}})
 
@@ -243,6 +244,17 @@ def _read_attempt(path: Path, mtime_ns: int) -> dict[str, Any] | None:
         # The array task touches its file as a heartbeat.
         attempt["heartbeat_time"] = max(mtime_ns / 1e9, attempt.get("heartbeat_time") or 0)
     return attempt
+
+
+def _remove_leftover_temporaries(directory: Path, file_name: str) -> None:
+    """Remove temporaries of ``file_name`` left by a writer killed before its rename.
+
+    Only the holder of the writer lock writes these files, so any temporary found
+    by the holder belongs to a dead writer.
+    """
+    for path in directory.glob(f".{file_name}.*.tmp"):
+        logger.info("removing %s, left by a writer that was killed", path)
+        path.unlink(missing_ok=True)
 
 
 def attempt_file_name(trial_id: str, key: str) -> str:

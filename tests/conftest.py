@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -33,8 +34,13 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     def run(*args: str) -> Result:
         out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
+        package_logger = logging.getLogger("hpcsweep")
+        saved = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args))
+        finally:
+            package_logger.handlers[:], package_logger.level, package_logger.propagate = saved
         return Result(code, out.getvalue(), err.getvalue())
 
     run.root = root  # type: ignore[attr-defined]
