@@ -67,7 +67,7 @@ class WriterLock:
         delay_s = 0.01
         while True:
             try:
-                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self._create(record)
             except FileExistsError:
                 if self._break_if_stale():
                     continue
@@ -83,10 +83,19 @@ class WriterLock:
                 if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
                     raise LockError(f"cannot create {self.path}: {err.strerror}; check permissions") from err
                 raise
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(record)
             self._held = True
             return
+
+    def _create(self, record: str) -> None:
+        """Create the lock file with its content in one step: write a private file, then
+        hard-link it to the lock's name, which fails if the lock exists (atomic on NFS too),
+        so no reader ever finds the lock empty."""
+        private = self.path.with_name(f".{LOCK_NAME}.{socket.gethostname()}.{os.getpid()}")
+        private.write_text(record, encoding="utf-8")
+        try:
+            os.link(private, self.path)
+        finally:
+            private.unlink(missing_ok=True)
 
     def release(self) -> None:
         if self._held:
