@@ -11,6 +11,8 @@ runs as ``parallelism`` jobs, each working through every ``parallelism``-th tria
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import re
@@ -167,7 +169,10 @@ def submit_batch(
         count = chunk["stop"] - chunk["start"]
         positions = list(range(chunk["start"], chunk["stop"]))
         try:
-            jobs = slurm.map_array(run_array_task, [directory] * count, [batch["id"]] * count, positions)
+            # submitit prints sbatch's stderr itself when sbatch fails; the error raised
+            # below carries that message, so the user sees it once, on one line.
+            with contextlib.redirect_stderr(io.StringIO()):
+                jobs = slurm.map_array(run_array_task, [directory] * count, [batch["id"]] * count, positions)
         except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError,
                 subprocess.CalledProcessError, OSError) as err:
             message = _sbatch_message(err)
@@ -176,7 +181,7 @@ def submit_batch(
                 f"sbatch failed for array {number + 1} of {len(batch['chunks'])} "
                 f"(trials {chunk['start']}-{chunk['stop'] - 1}): {message}; "
                 f"{len(done)} arrays were submitted before it ({', '.join(done) or 'none'}); "
-                f"fix the cause, then run 'hpcsweep submit --resume' to submit the rest"
+                f"fix the cause, then run 'hpcsweep submit -n {job_name} --resume' to submit the rest"
             ) from err
         array_id = jobs[0].job_id.split("_")[0]
         chunk["job_id"] = array_id
