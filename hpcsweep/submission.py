@@ -169,7 +169,7 @@ def submit_batch(
         count = chunk["stop"] - chunk["start"]
         positions = list(range(chunk["start"], chunk["stop"]))
         try:
-            # submitit prints sbatch's stderr itself when sbatch fails; the error raised
+            # submitit prints sbatch's stderr itself when sbatch fails. The error raised
             # below carries that message, so the user sees it once, on one line.
             with contextlib.redirect_stderr(io.StringIO()):
                 jobs = slurm.map_array(run_array_task, [directory] * count, [batch["id"]] * count, positions)
