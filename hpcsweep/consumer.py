@@ -19,6 +19,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from hpcsweep.errors import TrialFailedError
 from hpcsweep.interrupts import (
     CANCELLED, INTERRUPT_CODE, TIMEOUT, budget_of, classify_stop_signal, requeue_slurm_task,
 )
-from hpcsweep.process import StopFlag, Supervision, read_tail, run_supervised
+from hpcsweep.process import STOP_SIGNALS, StopFlag, Supervision, read_tail, run_supervised
 from hpcsweep.results import InvalidResultsError, read_results
 from hpcsweep.store import attempt_file_name, read_json
 from hpcsweep.trials import BROKEN, COMPLETED, INTERRUPTED, RUNNING
@@ -69,29 +71,61 @@ def run_array_task(experiment_dir: str, batch_id: str, start: int, step: int = 0
     scheduler's record of the task agrees with the store.
     """
     directory = Path(experiment_dir)
-    experiment = read_json(directory / "experiment.json")["experiment"]["1"]
     batch = read_json(directory / "batches" / f"{batch_id}.json")
-    trials = batch["trials"]
-    runner = TrialRunner(directory, experiment)
+    if step > 0:
+        return _run_lane(directory, batch_id, len(batch["trials"]), start, step)
 
-    counts: dict[str, int] = {}
-    failed: list[str] = []
+    trial = batch["trials"][start]
+    experiment = read_json(directory / "experiment.json")["experiment"]["1"]
+    runner = TrialRunner(directory, experiment)
     runner.stop.install()
     try:
-        for position in _positions(directory, batch_id, len(trials), start, step):
-            if runner.stop.signum is not None:
-                break
-            status = runner.run(trials[position])
-            counts[status] = counts.get(status, 0) + 1
-            if status not in (COMPLETED, SKIPPED, "requeued"):
-                failed.append(f"{trials[position]['id']} ({status})")
-            if status == "requeued":
-                # Slurm restarts this task; wait for it to be stopped.
-                time.sleep(float(runner.settings.get("grace_s", 60)) + 30)
+        status = runner.run(trial)
+        if status == "requeued":
+            # Slurm stops and restarts this task; wait to be stopped.
+            time.sleep(float(runner.settings.get("grace_s", 60)) + 30)
     finally:
         runner.stop.restore()
+    if status not in (COMPLETED, SKIPPED, "requeued"):
+        raise TrialFailedError(f"trial {trial['id']} did not complete: {status}")
+    return {status: 1}
+
+
+def _run_lane(directory: Path, batch_id: str, count: int, start: int, step: int) -> dict[str, int]:
+    """Run claimed trials one after another, each in its own consumer process.
+
+    A consumer that dies (killed, out of memory) takes only its own trial with it:
+    the lane goes on with the next one, and the dead trial shows as lost.
+    """
+    stop = StopFlag()
+    stop.install()
+    current: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        stop.signum = stop.signum or signum
+        for child in current:
+            child.send_signal(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, forward)
+    counts: dict[str, int] = {}
+    try:
+        for position in _positions(directory, batch_id, count, start, step):
+            if stop.signum is not None:
+                break
+            child = subprocess.Popen(
+                [sys.executable, "-m", "hpcsweep.consumer", str(directory), batch_id, str(position)]
+            )
+            current[:] = [child]
+            code = child.wait()
+            current.clear()
+            key = "ok" if code == 0 else f"exit {code}"
+            counts[key] = counts.get(key, 0) + 1
+    finally:
+        stop.restore()
+    failed = sum(value for key, value in counts.items() if key != "ok")
     if failed:
-        raise TrialFailedError(f"{len(failed)} trials did not complete: {', '.join(failed)}")
+        raise TrialFailedError(f"{failed} trials of this local job did not complete")
     return counts
 
 
@@ -297,3 +331,19 @@ class TrialRunner:
         environment["HPCSWEEP_SUBMIT_DIR"] = self.experiment.get("submit_dir", "")
         environment["HPCSWEEP_ATTEMPT"] = str(number)
         return environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one trial of a local job: ``python -m hpcsweep.consumer EXPERIMENT_DIR BATCH POSITION``."""
+    arguments = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_array_task(arguments[0], arguments[1], int(arguments[2]))
+    except TrialFailedError as err:
+        logger.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,7 +80,7 @@ def run_supervised(
         stderr_offset = stderr.tell()
         process = subprocess.Popen(
             argv, cwd=cwd, env=environment, stdin=subprocess.DEVNULL,
-            stdout=stdout, stderr=stderr, start_new_session=True,
+            stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_die_with_parent,
         )
     beat_stop = threading.Event()
     beater = threading.Thread(target=_beat, args=(supervision.heartbeat_path, supervision.heartbeat_s, beat_stop),
@@ -115,6 +115,16 @@ def run_supervised(
     _signal_group(process.pid, signal.SIGKILL)
     outcome.exit_code = process.returncode
     return outcome, stderr_offset
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL the script if its consumer dies, so no script runs unsupervised."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _stop_group(process: subprocess.Popen[bytes], supervision: Supervision) -> bool:
