@@ -36,10 +36,13 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS keeps a subcommand from resetting what was given before it (hpcsweep --root X status).
     common = _Parser(add_help=False)
-    common.add_argument("--root", help="directory of the store (default: $HPCSWEEP_ROOT or ./hpcsweep-runs)")
-    common.add_argument("-v", "--verbose", action="count", default=0, help="log more on stderr")
-    common.add_argument("-q", "--quiet", action="store_true", help="log only errors on stderr")
+    common.add_argument("--root", default=argparse.SUPPRESS,
+                        help="directory of the store (default: $HPCSWEEP_ROOT or ./hpcsweep-runs)")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more on stderr")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log only errors on stderr")
 
     parser = _Parser(prog="hpcsweep", description="Hyperparameter sweeps on Slurm job arrays.",
                      parents=[common])
@@ -178,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, command = argv[:split], argv[split + 1:]
     try:
         arguments = build_parser().parse_args(argv)
-        _configure_logging(arguments.verbose, arguments.quiet)
+        arguments.root = getattr(arguments, "root", None)
+        _configure_logging(getattr(arguments, "verbose", 0), getattr(arguments, "quiet", False))
         if arguments.command is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import contextlib
 import logging
 import math
+import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from hpcsweep.errors import SubmissionError, UsageError
 
@@ -152,9 +155,10 @@ def submit_batch(
         executor.update_parameters(
             timeout_min=options.time_min * per_lane + 1, signal_delay_s=options.signal_delay_s,
         )
-        jobs = executor.map_array(
-            run_array_task, [directory] * lanes, [batch["id"]] * lanes, list(range(lanes)), [lanes] * lanes
-        )
+        with _standard_streams_to(experiment_dir / "submitit" / "local-jobs.log"):
+            jobs = executor.map_array(
+                run_array_task, [directory] * lanes, [batch["id"]] * lanes, list(range(lanes)), [lanes] * lanes
+            )
         batch["chunks"] = [{"start": 0, "stop": len(batch["trials"]), "throttle": lanes,
                             "job_id": ",".join(job.job_id for job in jobs)}]
         save_batch(batch)
@@ -189,6 +193,32 @@ def submit_batch(
         submitted.extend(jobs)
         logger.info("submitted array %s: trials %d-%d", array_id, chunk["start"], chunk["stop"] - 1)
     return submitted
+
+
+@contextlib.contextmanager
+def _standard_streams_to(log_path: Path) -> Iterator[None]:
+    """Point file descriptors 0, 1 and 2 away from the terminal while local jobs start.
+
+    Local jobs inherit them and outlive ``submit``; holding the caller's pipe open
+    would make ``hpcsweep submit ... | tee log`` wait for the whole sweep.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(descriptor) for descriptor in (0, 1, 2)]
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        yield
+    finally:
+        for descriptor, copy in zip((0, 1, 2), saved):
+            os.dup2(copy, descriptor)
+            os.close(copy)
+        os.close(null)
+        os.close(log)
 
 
 def _sbatch_message(err: BaseException) -> str:
