@@ -16,6 +16,7 @@ commands and configuration files, without reading the original files again.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,10 +29,15 @@ from hpcsweep.priors import Choices, Prior, Value, parse_prior
 from hpcsweep.space import Space
 from hpcsweep.template import Template, load_template
 
+logger = logging.getLogger(__name__)
+
 STATE_FORMAT = 1
 
 # ``--name~expr``; a ``~`` followed by ``/`` is a home-directory path, not a prior.
 PRIOR_TOKEN = re.compile(r"^(?P<option>--?[^\s=~-][^\s=~]*)~(?!/)(?P<expression>.*)$", re.DOTALL)
+# A prior detached from its option (``--lr ~uniform(0, 1)`` or ``--lr=~uniform(0, 1)``)
+# is passed to the script as text, which is almost never what the user meant.
+_DETACHED_PRIOR = re.compile(r"(^|=)~\s*(uniform|loguniform|normal|choices|fidelity)\(")
 
 RENDER_MODES = ("auto", "value", "equals", "switch", "tokens", "json", "comma")
 """How a sampled value reaches the script.
@@ -47,8 +53,14 @@ PLACEHOLDERS = (
 )
 
 _INTERPRETER = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|bash|sh|zsh|dash|Rscript|julia|perl|ruby|node)$")
-# Python options that take a value in the next token.
+_PYTHON = re.compile(r"^(python|pypy)[0-9.]*$")
+_SHELL = re.compile(r"^(bash|sh|zsh|dash)$")
+# Interpreter options that take a value in the next token, before the script.
 _PYTHON_VALUE_OPTIONS = {"-W", "-X", "--check-hash-based-pycs"}
+_SHELL_VALUE_OPTIONS = {"-o", "-O", "+o", "+O"}
+# Options after which the command runs code from the command line or stdin, not a script file.
+_SHELL_NO_SCRIPT = {"-c", "-s", "-"}
+_OTHER_NO_SCRIPT = {"-e", "-E", "--eval", "-p", "--print", "-"}
 
 
 def format_scalar(value: Value) -> str:
@@ -102,6 +114,12 @@ class CommandLine:
                 raise UsageError(
                     f"--render {name}={mode}: unknown mode; valid modes are {', '.join(RENDER_MODES)}"
                 )
+            prior = self.space[name]
+            if mode == "switch" and not (isinstance(prior, Choices) and prior.is_boolean):
+                raise UsageError(
+                    f"--render {name}=switch: {name} ~ {prior.expression()} is not a choice between "
+                    f"True and False, so it cannot be a switch; use value or equals"
+                )
 
     # ------------------------------------------------------------------ parsing
 
@@ -141,16 +159,26 @@ class CommandLine:
                     path_text = argv[index]
                 template = load_template(_absolute(path_text, cwd), config_option)
                 tokens.append(ConfigToken(config_option, joined))
+            elif text == config_option or text.startswith(config_option + "="):
+                raise UsageError(
+                    f"{config_option} is given twice; hpcsweep fills one template per trial, so pass "
+                    f"the other file with another option or merge the two"
+                )
+            elif not script_checked and _runs_no_script(argv[0], text):
+                tokens.append(text)
+                script_checked = True
+            elif not script_checked and _takes_value(argv[0], text) and index + 1 < len(argv):
+                tokens.extend([text, argv[index + 1]])
+                index += 1
             elif not script_checked and not text.startswith("-"):
                 tokens.append(_resolve_script(argv[0], text, cwd))
                 script_checked = True
             else:
-                if not script_checked and text in ("-m", "-c", "-"):
-                    script_checked = True  # python -m module, python -c code: no script file
-                elif not script_checked and text in _PYTHON_VALUE_OPTIONS and index + 1 < len(argv):
-                    tokens.append(text)
-                    index += 1
-                    text = argv[index]
+                if _DETACHED_PRIOR.search(text):
+                    logger.warning(
+                        "%r is passed to the script as text, not read as a prior; write the prior "
+                        "joined to its option, as --lr~'loguniform(1e-5, 1)'", text,
+                    )
                 tokens.append(text)
             index += 1
         return cls(tokens, template, render_modes)
@@ -285,6 +313,26 @@ class CommandLine:
             if isinstance(token, str) and os.path.isabs(token) and os.path.isfile(token):
                 return token
         return None
+
+
+def _runs_no_script(program: str, option: str) -> bool:
+    """Return True if ``option`` makes the interpreter ``program`` run no script file."""
+    name = Path(program).name
+    if _PYTHON.match(name):
+        # python -m module, python -c code, also written joined: -mhttp.server
+        return option == "-" or option.startswith(("-m", "-c"))
+    if _SHELL.match(name):
+        return option in _SHELL_NO_SCRIPT
+    return option in _OTHER_NO_SCRIPT
+
+
+def _takes_value(program: str, option: str) -> bool:
+    name = Path(program).name
+    if _PYTHON.match(name):
+        return option in _PYTHON_VALUE_OPTIONS
+    if _SHELL.match(name):
+        return option in _SHELL_VALUE_OPTIONS
+    return False
 
 
 def _has_list_option(prior: Prior) -> bool:

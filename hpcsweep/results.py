@@ -44,9 +44,13 @@ def _clean(value: Any) -> Any:
 def _finite_objective(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidResultsError(f"the objective {where} is {value!r}, not a number")
-    if not math.isfinite(value):
+    try:
+        objective = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise InvalidResultsError(f"the objective {where} is {value!r}, too large for a float") from None
+    if not math.isfinite(objective):
         raise InvalidResultsError(f"the objective {where} is {value!r}, not a finite number")
-    return float(value)
+    return objective
 
 
 def parse_results(data: Any) -> TrialResults:
@@ -95,4 +99,6 @@ def read_results(path: Path) -> TrialResults:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InvalidResultsError(f"the results file is not valid JSON ({err})") from None
+    except RecursionError:
+        raise InvalidResultsError("the results file nests lists or mappings too deeply") from None
     return parse_results(data)

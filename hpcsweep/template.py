@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from hpcsweep.errors import TemplateError
+from hpcsweep.errors import PriorError, TemplateError
 from hpcsweep.priors import Prior, Value, parse_prior
 
 PRIOR_MARKERS = ("hpcsweep~", "orion~")
@@ -102,7 +102,10 @@ def load_template(path: Path, option: str) -> Template:
     else:
         slots = _find_yaml_slots(text, path, option)
     template = Template(path.name, file_format, text, tuple(slots))
-    template.priors()  # raise now on a malformed prior, with its path in the message
+    try:
+        template.priors()  # raise now on a malformed prior, naming the file and the key
+    except PriorError as err:
+        raise TemplateError(f"{option} {path}: {err}") from None
     return template
 
 
@@ -139,8 +142,17 @@ def _find_yaml_slots(text: str, path: Path, option: str) -> list[Slot]:
 
     def walk(node: yaml.Node | None, name: str) -> None:
         if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
             for key_node, value_node in node.value:
-                walk(value_node, f"{name}/{_segment(key_node.value, path, name)}")
+                key = _segment(key_node.value, path, name)
+                if key in keys:
+                    # PyYAML keeps the last value silently; a prior there would be ignored.
+                    raise TemplateError(
+                        f"{option} {path}: key {name}/{key} appears twice (line "
+                        f"{key_node.start_mark.line + 1}); keep one of them"
+                    )
+                keys.add(key)
+                walk(value_node, f"{name}/{key}")
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 walk(item, f"{name}/{index}")
@@ -180,9 +192,7 @@ def _check_slot_names(slots: list[Slot], path: Path, option: str) -> None:
                 f"or a list with priors as its values"
             )
         if slot.name in seen:
-            raise TemplateError(
-                f"{option} {path}: key {slot.name} appears twice; keep one of them"
-            )
+            raise TemplateError(f"{option} {path}: key {slot.name} appears twice; keep one of them")
         seen.add(slot.name)
 
 
