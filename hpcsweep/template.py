@@ -88,7 +88,8 @@ def load_template(path: Path, option: str) -> Template:
     else:
         raise TemplateError(
             f"{option} {path}: the template must be YAML (.yaml, .yml) or JSON (.json), "
-            f"not {suffix or 'a file without extension'!r}; rename it or pass it another way"
+            f"not {suffix or 'a file without extension'!r}; rename it, or set --config-option to another "
+            f"option so that hpcsweep passes this one through"
         )
     try:
         text = path.read_text(encoding="utf-8")
