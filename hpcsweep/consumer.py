@@ -284,15 +284,25 @@ class TrialRunner:
         outcome: dict[str, Any] = {"exit_code": exit_code}
         interrupt_code = int(settings.get("interrupt_code", 130))
 
-        if process.local_timeout:
+        results = None
+        results_error = ""
+        if exit_code == 0:
+            try:
+                results = read_results(results_path)
+            except InvalidResultsError as err:
+                results_error = str(err)
+
+        if results is not None:
+            # A valid result counts even if a stop signal arrived as the script finished.
+            outcome.update(status=COMPLETED, objective=results.objective, results=results.results)
+        elif process.local_timeout:
             outcome.update(status=INTERRUPTED, interruption=TIMEOUT,
                            reason=f"time limit of {settings['time_min']} min reached")
         elif process.stop_signal is not None:
             kind = classify_stop_signal(process.stop_signal)
             name = signal.Signals(process.stop_signal).name
-            outcome.update(status=INTERRUPTED, interruption=kind, reason=f"{kind} ({name})")
-            if kind == CANCELLED:
-                outcome["reason"] = f"cancelled ({name})"
+            outcome.update(status=INTERRUPTED, interruption=kind,
+                           reason=f"cancelled ({name})" if kind == CANCELLED else f"{kind} ({name})")
         elif exit_code == interrupt_code:
             outcome.update(status=INTERRUPTED, interruption=INTERRUPT_CODE,
                            reason=f"script exited with the interrupt code {interrupt_code}")
@@ -301,12 +311,7 @@ class TrialRunner:
                       else f"script exited with code {exit_code}")
             outcome.update(status=BROKEN, reason=reason)
         else:
-            try:
-                results = read_results(results_path)
-            except InvalidResultsError as err:
-                outcome.update(status=BROKEN, reason=f"exit code 0 but {err}")
-            else:
-                outcome.update(status=COMPLETED, objective=results.objective, results=results.results)
+            outcome.update(status=BROKEN, reason=f"exit code 0 but {results_error}")
         if process.killed_after_grace:
             outcome["reason"] = f"{outcome.get('reason')}; killed after a grace of {supervision.grace_s:g} s"
         if outcome["status"] != COMPLETED:

@@ -80,7 +80,7 @@ def run_supervised(
         stderr_offset = stderr.tell()
         process = subprocess.Popen(
             argv, cwd=cwd, env=environment, stdin=subprocess.DEVNULL,
-            stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_die_with_parent,
+            stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_prepare_child,
         )
     beat_stop = threading.Event()
     beater = threading.Thread(target=_beat, args=(supervision.heartbeat_path, supervision.heartbeat_s, beat_stop),
@@ -111,14 +111,30 @@ def run_supervised(
     finally:
         beat_stop.set()
         beater.join()
+    if outcome.stop_signal is None and process.returncode != 0:
+        # scancel and preemption signal the script and the array task at the same
+        # moment, so the script may die before this task sees its own signal.
+        deadline = time.monotonic() + 1.0
+        while stop.signum is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        outcome.stop_signal = stop.signum
     # The main process has exited; children that ignored the signal may remain.
     _signal_group(process.pid, signal.SIGKILL)
     outcome.exit_code = process.returncode
     return outcome, stderr_offset
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL the script if its consumer dies, so no script runs unsupervised."""
+def _prepare_child() -> None:
+    """Set up the script's process between fork and exec.
+
+    Slurm's time-limit warning (SIGUSR2 from submitit's ``--signal``) goes to every
+    process of the job step, the script included, and would kill a script that does
+    not handle it; the script starts with it ignored, and the consumer forwards the
+    configured signal instead.  A script may still install its own handler.
+    Linux also sends SIGKILL to the script if its consumer dies, so no script runs
+    unsupervised.
+    """
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     try:
         import ctypes
 

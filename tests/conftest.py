@@ -66,9 +66,9 @@ def slurm_ready() -> bool:
         result = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return False
-    return result.returncode == 0 and any(
-        state in result.stdout for state in ("idle", "mixed", "allocated")
-    )
+    # A node is usable while it finishes killed jobs ("completing") or carries flags ("idle+").
+    usable = ("idle", "mixed", "allocated", "completing")
+    return result.returncode == 0 and any(state in result.stdout for state in usable)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
