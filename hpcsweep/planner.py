@@ -10,6 +10,7 @@ parser state are on disk before the first ``sbatch``.
 from __future__ import annotations
 
 import getpass
+import secrets
 import logging
 import os
 import shlex
@@ -101,7 +102,13 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     """Validate ``request`` and plan its trials; write nothing."""
     _check_request(request)
     command = CommandLine.parse(request.command, request.config_option, request.render_modes, request.cwd)
-    algorithm = make_algorithm(request.algorithm, request.seed, request.grid_points)
+    seed = request.seed
+    if seed is None:
+        # Without --seed, a continued experiment keeps its first seed; a new one draws
+        # a seed and records it, so that its trials can be planned again identically.
+        existing = store.load_experiment(request.name) if store.exists(request.name) else None
+        seed = existing["algorithm"].get("seed") if existing else secrets.randbelow(2**31)
+    algorithm = make_algorithm(request.algorithm, seed, request.grid_points)
     if not command.space:
         logger.warning("the command has no prior (--name~'prior(...)'): every trial runs the same command")
 

@@ -47,7 +47,9 @@ def test_killed_consumer_is_lost_then_requeued(cli, script) -> None:
         return any(t["status"] == "running" and t["params"]["/x"] == 0.25 for t in trials)
 
     wait_for(slow_trial_running)
-    running = [json.loads(p.read_text()) for p in attempts.glob("*.json")]
+    trials, _ = store.load_trials("lost", 0.2)
+    [slow] = [t for t in trials if t["params"]["/x"] == 0.25]
+    running = [json.loads(p.read_text()) for p in attempts.glob(f"{slow['id']}.*.json")]
     [victim] = [a for a in running if a["status"] == "running"]
     os.kill(victim["pid"], signal.SIGKILL)
 
