@@ -35,7 +35,8 @@ def _out(text: str) -> None:
 
 
 def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
-    from hpcsweep.planner import SubmitRequest, plan_submission, record_plan
+    from hpcsweep.lock import WriterLock
+    from hpcsweep.planner import SubmitRequest, plan_submission, record_plan, unsubmitted_trials
     from hpcsweep.submission import ExecutorOptions, default_executor, submit_batch
 
     store = _store(arguments)
@@ -66,27 +67,30 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
     if arguments.dry_run:
         _print_dry_run(plan, store, arguments.show)
         return EXIT_OK
-    if not plan.new_trials:
+    if not plan.new_trials and not unsubmitted_trials(plan.existing_trials):
         print(f"experiment {arguments.name!r} already has {len(plan.existing_trials)} trials; "
               f"nothing to submit", file=sys.stderr)
         return EXIT_OK
 
-    experiment_dir = store.experiment_dir(arguments.name)
+    key = plan.experiment["key"]
+    experiment_dir = store.root / key
     experiment_dir.mkdir(parents=True, exist_ok=True)
-    with store.lock(arguments.name):
+    with WriterLock(experiment_dir):
         batch = record_plan(store, plan)
         assert batch is not None
-        jobs = submit_batch(experiment_dir, arguments.name, batch, options,
-                            lambda b: store.save_batch(arguments.name, b))
+        jobs = submit_batch(experiment_dir, key, batch, options, lambda b: store.save_batch(key, b))
     job_ids = [chunk["job_id"] for chunk in batch["chunks"]]
-    _out(f"experiment: {arguments.name}\ntrials: {len(plan.new_trials)}\n"
+    if plan.experiment.get("snapshot") and plan.is_new_experiment:
+        snapshot = plan.experiment["snapshot"]
+        print(f"code snapshot: {snapshot['files']} files, {snapshot['size_bytes'] / 1e6:.1f} MB in {snapshot['dir']}",
+              file=sys.stderr)
+    _out(f"experiment: {key}\nversion: {plan.experiment['version']}\ntrials: {len(batch['trials'])}\n"
          f"executor: {options.executor}\njobs: {' '.join(job_ids)}\n")
 
     if arguments.wait:
         from hpcsweep.monitor import wait_for_trials
 
-        counts = wait_for_trials(store, arguments.name, {t["id"] for t in plan.new_trials}, jobs,
-                                 arguments.poll_s)
+        counts = wait_for_trials(store, key, {t["id"] for t in batch["trials"]}, jobs, arguments.poll_s)
         summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
         print(f"all trials ended: {summary}", file=sys.stderr)
     return EXIT_OK

@@ -25,9 +25,13 @@ from hpcsweep.algorithms import Algorithm, PastTrial, make_algorithm
 from hpcsweep.cmdline import CommandLine
 from hpcsweep.errors import UsageError
 from hpcsweep.interrupts import parse_signal
+from hpcsweep.snapshot import DEFAULT_LIMIT_MB, SnapshotPlan, plan_snapshot, write_snapshot
 from hpcsweep.store import Store, check_experiment_name
 from hpcsweep.submission import ExecutorOptions, plan_chunks, read_max_array_size
 from hpcsweep.trials import new_trial
+from hpcsweep.versioning import choose_target, differences
+
+CODE_CHANGE_MODES = ("warn", "fail", "ignore")
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,11 @@ class SubmitRequest:
     max_preemptions: int = 20
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     cwd: Path = field(default_factory=Path.cwd)
+    new_version: bool = False
+    branch: str | None = None
+    code_change: str = "warn"
+    snapshot_code: bool = False
+    snapshot_limit_mb: float = DEFAULT_LIMIT_MB
 
 
 @dataclass
@@ -66,6 +75,7 @@ class Plan:
     new_trials: list[dict[str, Any]]
     is_new_experiment: bool
     batch: dict[str, Any] | None = None
+    snapshot: SnapshotPlan | None = None
 
     @property
     def all_trials(self) -> list[dict[str, Any]]:
@@ -102,15 +112,26 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     """Validate ``request`` and plan its trials; write nothing."""
     _check_request(request)
     command = CommandLine.parse(request.command, request.config_option, request.render_modes, request.cwd)
+    if not command.space:
+        logger.warning("the command has no prior (--name~'prior(...)'): every trial runs the same command")
+    if request.code_change not in CODE_CHANGE_MODES:
+        raise UsageError(f"--code-change {request.code_change!r}: valid modes are {', '.join(CODE_CHANGE_MODES)}")
+
+    from hpcsweep.vcs import read_vcs_state
+
+    script = command.script_path()
+    vcs = read_vcs_state(Path(script) if script and os.path.isabs(script) else request.cwd)
+    snapshot = plan_snapshot(vcs, request.snapshot_limit_mb) if request.snapshot_code else None
+
+    latest = store.load_experiment(request.name) if store.exists(request.name) else None
     seed = request.seed
     if seed is None:
         # Without --seed, a continued experiment keeps its first seed; a new one draws
         # a seed and records it, so that its trials can be planned again identically.
-        existing = store.load_experiment(request.name) if store.exists(request.name) else None
-        seed = existing["algorithm"].get("seed") if existing else secrets.randbelow(2**31)
+        seed = latest["algorithm"].get("seed") if latest else secrets.randbelow(2**31)
     algorithm = make_algorithm(request.algorithm, seed, request.grid_points)
-    if not command.space:
-        logger.warning("the command has no prior (--name~'prior(...)'): every trial runs the same command")
+    changes = differences(latest, command, algorithm, request.maximize, vcs) if latest else []
+    target = choose_target(store, request.name, request.new_version, request.branch, changes, latest)
 
     settings = {
         "interrupt_code": request.interrupt_code,
@@ -123,21 +144,21 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
         "time_min": request.executor.time_min,
         # Slurm enforces the time limit itself; local jobs are bounded by the consumer.
         "trial_timeout_s": request.executor.time_min * 60 if request.executor.executor == "local" else None,
+        "code_change": request.code_change,
     }
 
     existing_trials: list[dict[str, Any]] = []
-    if store.exists(request.name):
-        experiment = store.load_experiment(request.name)
-        _check_same_experiment(experiment, command, algorithm, request)
-        existing_trials, _ = store.load_saved_trials(request.name)
-        experiment = dict(experiment, max_trials=request.max_trials, settings=settings,
+    if target.existing is not None:
+        existing_trials, _ = store.load_saved_trials(target.key)
+        experiment = dict(target.existing, max_trials=request.max_trials, settings=settings,
                           executor=request.executor.to_json())
-        is_new = False
     else:
         experiment = {
             "id": uuid.uuid4().hex,
-            "name": request.name,
-            "version": 1,
+            "key": target.key,
+            "name": target.name,
+            "version": target.version,
+            "parent": target.parent,
             "user": getpass.getuser(),
             "hpcsweep_version": __version__,
             "command": list(request.command),
@@ -149,12 +170,12 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
             "maximize": request.maximize,
             "submit_time": time.time(),
             "submit_dir": str(request.cwd),
-            "script": command.script_path(),
-            "vcs": None,
+            "script": script,
+            "vcs": vcs,
+            "snapshot": None,
             "settings": settings,
             "executor": request.executor.to_json(),
         }
-        is_new = True
 
     history = [PastTrial(t["params"], t.get("status", "new"), t.get("objective")) for t in existing_trials]
     count = request.max_trials - len(existing_trials)
@@ -163,7 +184,7 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
         logger.info("the grid has %d points; planning %d trials, not %d",
                     len(history) + len(suggestions), len(suggestions), count)
 
-    experiment_dir = store.experiment_dir(request.name)
+    experiment_dir = store.root / target.key
     first = len(existing_trials)
     new_trials = [
         new_trial(experiment["id"], first + offset, params, "")
@@ -171,67 +192,52 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     ]
     for trial in new_trials:
         trial["working_dir"] = str(experiment_dir / "trials" / trial["id"])
-    return Plan(experiment, command, algorithm, existing_trials, new_trials, is_new)
+    plan = Plan(experiment, command, algorithm, existing_trials, new_trials, target.existing is None)
+    plan.snapshot = snapshot if target.existing is None else None
+    return plan
 
 
-def _check_same_experiment(
-    experiment: dict[str, Any], command: CommandLine, algorithm: Algorithm, request: SubmitRequest
-) -> None:
-    differences = []
-    if experiment["parser_state"] != command.to_json():
-        differences.append("the command line or its configuration template")
-    if experiment["space"] != command.space.to_json():
-        differences.append("the search space")
-    if experiment["algorithm"] != algorithm.to_json():
-        differences.append(f"the algorithm ({experiment['algorithm']} before, {algorithm.to_json()} now)")
-    if experiment.get("maximize", False) != request.maximize:
-        differences.append("--maximize")
-    if differences:
-        raise UsageError(
-            f"experiment {request.name!r} exists with a different setup: {'; '.join(differences)} changed; "
-            f"submit under a new name (-n) to run the new setup"
-        )
+def unsubmitted_trials(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the trials that were never submitted, such as those added by ``insert``."""
+    return [trial for trial in trials if trial.get("batch") is None and trial.get("status") == "new"]
 
 
-def record_plan(store: Store, plan: Plan) -> dict[str, Any] | None:
+def record_plan(store: Store, plan: Plan, include_unsubmitted: bool = True) -> dict[str, Any] | None:
     """Write the plan's trials, batch and experiment; return the batch to submit, if any.
 
-    The caller holds the writer lock of the experiment.
+    The batch holds the new trials and, with ``include_unsubmitted``, earlier trials
+    that were never submitted.  The caller holds the writer lock of the experiment.
     """
-    name = plan.experiment["name"]
-    experiment_dir = store.experiment_dir(name)
+    key = plan.experiment["key"]
+    experiment_dir = store.root / key
     for sub in ("trials", "attempts", "batches"):
         (experiment_dir / sub).mkdir(parents=True, exist_ok=True)
+    if plan.snapshot is not None:
+        plan.experiment["snapshot"] = write_snapshot(plan.snapshot, experiment_dir / "code")
 
-    if plan.is_new_experiment and plan.experiment.get("vcs") is None:
-        from hpcsweep.vcs import read_vcs_state
-
-        script = plan.experiment.get("script")
-        plan.experiment["vcs"] = read_vcs_state(Path(script) if script and os.path.isabs(script)
-                                                else Path(plan.experiment["submit_dir"]))
-
+    to_submit = (unsubmitted_trials(plan.existing_trials) if include_unsubmitted else []) + plan.new_trials
     batch = None
-    if plan.new_trials:
+    if to_submit:
         options = ExecutorOptions(**plan.experiment["executor"])
         if options.executor == "slurm":
-            chunks = plan_chunks(len(plan.new_trials), read_max_array_size(), options.parallelism)
+            chunks = plan_chunks(len(to_submit), read_max_array_size(), options.parallelism)
         else:
-            chunks = [{"start": 0, "stop": len(plan.new_trials), "throttle": options.parallelism, "job_id": None}]
+            chunks = [{"start": 0, "stop": len(to_submit), "throttle": options.parallelism, "job_id": None}]
         batch = {
-            "id": store.next_batch_id(name),
+            "id": store.next_batch_id(key),
             "created_time": time.time(),
             "executor": options.executor,
             "trials": [{"id": t["id"], "number": t["number"], "params": t["params"],
-                        "working_dir": t["working_dir"]} for t in plan.new_trials],
+                        "working_dir": t["working_dir"]} for t in to_submit],
             "chunks": chunks,
         }
-        for trial in plan.new_trials:
+        for trial in to_submit:
             trial["batch"] = batch["id"]
             trial["submitted_time"] = batch["created_time"]
-        store.save_batch(name, batch)
+        store.save_batch(key, batch)
 
-    _, merged_files = store.load_saved_trials(name)
-    store.save_trials(name, plan.all_trials, merged_files)
+    _, merged_files = store.load_saved_trials(key)
+    store.save_trials(key, plan.all_trials, merged_files)
     store.save_experiment(plan.experiment)
     plan.batch = batch
     return batch

@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_ROOT = "./hpcsweep-runs"
 EXPERIMENT_FILE = "experiment.json"
 TRIALS_FILE = "trials.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]{0,199}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,199}$")
+# Version 1 of an experiment lives in <root>/<name>, version N >= 2 in <root>/<name>@vN.
+_KEY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.+=-]{0,199})(@v(?P<version>[1-9][0-9]*))?$")
 
 
 class AtomicJSONStorage(Storage):
@@ -70,10 +72,26 @@ class AtomicJSONStorage(Storage):
 def check_experiment_name(name: str) -> str:
     if not _NAME.match(name) or name in (".", ".."):
         raise UsageError(
-            f"invalid experiment name {name!r}: use letters, digits and _ . + = @ - only "
-            f"(no '/' or spaces), starting with a letter or digit"
+            f"invalid experiment name {name!r}: use letters, digits and _ . + = - only "
+            f"(no '/', '@' or spaces), starting with a letter or digit"
         )
     return name
+
+
+def experiment_key(name: str, version: int) -> str:
+    """Return the directory name of ``version`` of experiment ``name``."""
+    return name if version == 1 else f"{name}@v{version}"
+
+
+def split_key(key: str) -> tuple[str, int]:
+    """Return the name and version of the experiment stored under ``key``."""
+    match = _KEY.match(key)
+    if match is None or key in (".", ".."):
+        raise UsageError(
+            f"invalid experiment name {key!r}: use letters, digits and _ . + = - only "
+            f"(no '/' or spaces), starting with a letter or digit, optionally followed by @vN"
+        )
+    return match["name"], int(match["version"] or 1)
 
 
 def read_json(path: Path) -> Any:
@@ -102,19 +120,40 @@ class Store:
 
     # ------------------------------------------------------------ experiments
 
+    def resolve(self, name: str) -> str:
+        """Return the key of ``name``: itself if it names a version (``name@v2``), else the
+        key of the latest version that exists (``name`` itself if none does)."""
+        base, version = split_key(name)
+        if "@v" in name:
+            return experiment_key(base, version)
+        versions = self.versions(base)
+        return versions[-1][1] if versions else base
+
+    def versions(self, name: str) -> list[tuple[int, str]]:
+        """Return the (version, key) pairs of experiment ``name`` that exist, oldest first."""
+        found = []
+        for key in self.list_experiments():
+            base, version = split_key(key)
+            if base == name:
+                found.append((version, key))
+        return sorted(found)
+
     def experiment_dir(self, name: str) -> Path:
-        return self.root / check_experiment_name(name)
+        """Return the directory of experiment ``name`` (its latest version) or of a key."""
+        return self.root / self.resolve(name)
 
     def exists(self, name: str) -> bool:
         return (self.experiment_dir(name) / EXPERIMENT_FILE).is_file()
 
     def list_experiments(self) -> list[str]:
+        """Return the keys of every experiment under the root."""
         if not self.root.is_dir():
             return []
-        return sorted(
-            entry.name for entry in os.scandir(self.root)
-            if entry.is_dir() and os.path.isfile(os.path.join(entry.path, EXPERIMENT_FILE))
-        )
+        keys = []
+        for entry in os.scandir(self.root):
+            if entry.is_dir() and _KEY.match(entry.name) and not entry.name.endswith("@v1") and os.path.isfile(os.path.join(entry.path, EXPERIMENT_FILE)):
+                keys.append(entry.name)
+        return sorted(keys)
 
     def load_experiment(self, name: str) -> dict[str, Any]:
         """Return the experiment document; raise :class:`ExperimentNotFoundError` listing known names."""
@@ -131,7 +170,7 @@ class Store:
 
     def save_experiment(self, experiment: dict[str, Any]) -> None:
         """Write the experiment document; the caller holds the writer lock."""
-        database = TinyDB(str(self.experiment_dir(experiment["name"]) / EXPERIMENT_FILE),
+        database = TinyDB(str(self.root / experiment["key"] / EXPERIMENT_FILE),
                           storage=AtomicJSONStorage)
         database.storage.write({"experiment": {"1": experiment}})
 

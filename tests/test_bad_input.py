@@ -85,7 +85,7 @@ CASES: dict[str, tuple[list[str], list[str], list[str]]] = {
         ["script 'missing.sh' not found", "bash would fail in every trial"]),
     "name with slash": (
         ["-n", "a/b"], ["python", "train.py", "--lr~uniform(0, 1)"],
-        ["invalid experiment name 'a/b'", "no '/' or spaces"]),
+        ["invalid experiment name 'a/b'", "no '/', '@' or spaces"]),
     "unknown algorithm": (
         ["--algorithm", "tpe"], ["python", "train.py", "--lr~uniform(0, 1)"],
         ["--algorithm 'tpe': unknown algorithm", "valid algorithms are random, grid"]),
