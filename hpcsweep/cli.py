@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "Write priors into the command as --name~'loguniform(1e-5, 1.0)'.",
     )
     submit.add_argument("-n", "--name", required=True, help="experiment name")
+    versions = submit.add_argument_group("versions and code")
+    versions.add_argument("--new-version", action="store_true",
+                          help="start the next version of an existing experiment whose setup changed")
+    versions.add_argument("--branch", metavar="NEW_NAME",
+                          help="start a new experiment NEW_NAME whose parent is the experiment -n")
+    versions.add_argument("--code-change", choices=["warn", "fail", "ignore"], default="warn",
+                          help="when a trial starts with code other than at submission: warn (default) "
+                               "and run, fail the trial, or ignore")
+    versions.add_argument("--snapshot-code", action="store_true",
+                          help="copy the files git tracks in the script's repository and run trials from the copy")
+    versions.add_argument("--snapshot-limit-mb", type=float, default=200.0,
+                          help="largest snapshot accepted, in MB (default 200)")
     submit.add_argument("--max-trials", type=int, default=10, help="number of trials (default 10)")
     submit.add_argument("--algorithm", default="random", help="random (default) or grid")
     submit.add_argument("--seed", type=int, default=None, help="seed of the random search")
@@ -86,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks with --wait")
     flow.add_argument("--resume", action="store_true",
                       help="submit the arrays of the experiment that a failed sbatch left out")
+    flow.add_argument("--pending-only", action="store_true",
+                      help="submit only the trials never submitted, such as those added by insert")
 
     status = commands.add_parser("status", parents=[common], help="counts of trials by status")
     status.add_argument("-n", "--name", help="experiment (default: every experiment)")
@@ -107,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = commands.add_parser("cancel", parents=[common], help="cancel the jobs of an experiment")
     cancel.add_argument("-n", "--name", required=True)
+
+    insert = commands.add_parser(
+        "insert", parents=[common], help="add trials with given parameter values",
+        usage="hpcsweep insert -n NAME --PARAM VALUE [--PARAM VALUE ...]",
+        description="Add one trial whose parameters are given as --/lr 0.01 or --lr 0.01 "
+                    "(values are read as YAML: 64 is an integer, [4, 8] a list). "
+                    "submit --pending-only, or the next submit, runs it.",
+    )
+    insert.add_argument("-n", "--name", required=True)
 
     requeue = commands.add_parser(
         "requeue", parents=[common], help="submit interrupted, lost or chosen trials again",
@@ -180,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         split = argv.index("--")
         argv, command = argv[:split], argv[split + 1:]
     try:
-        arguments = build_parser().parse_args(argv)
+        arguments, extra = build_parser().parse_known_args(argv)
+        if extra and arguments.command != "insert":
+            raise UsageError(f"hpcsweep: unrecognized arguments: {' '.join(extra)}; see 'hpcsweep --help'")
+        arguments.extra = extra
         arguments.root = getattr(arguments, "root", None)
         _configure_logging(getattr(arguments, "verbose", 0), getattr(arguments, "quiet", False))
         if arguments.command is None:

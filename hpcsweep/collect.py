@@ -58,6 +58,7 @@ def export_rows(experiment: dict[str, Any], trials: list[dict[str, Any]]) -> lis
             "end_time": trial.get("end_time"),
             "job_id": trial.get("job_id"),
             "stderr_tail": trial.get("stderr_tail"),
+            "code_changed": trial.get("code_changed"),
         }
         for trial in ordered
     ]
@@ -113,11 +114,12 @@ def format_rows(
 
     space = list(experiment["space"])
     columns = _param_columns(space, rows, list_format)
-    header = ["id", "status", "objective", *columns, "attempts", "exit_code", "reason"]
+    header = ["id", "status", "objective", *columns, "attempts", "exit_code", "reason", "code_changed"]
     table = [
         [row["id"], row["status"], _cell(row["objective"], list_format)]
         + [_cell(_param_value(row["params"], column, space), list_format) for column in columns]
-        + [str(row["attempts"]), _cell(row["exit_code"], list_format), _cell(row["reason"], list_format)]
+        + [str(row["attempts"]), _cell(row["exit_code"], list_format), _cell(row["reason"], list_format),
+           "yes" if row.get("code_changed") else ""]
         for row in rows
     ]
     if output_format == "csv":

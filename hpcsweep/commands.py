@@ -6,7 +6,6 @@ Each ``run_<command>`` takes the parsed arguments and returns the exit status.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import logging
 import shlex
@@ -14,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hpcsweep.collect import best_trial, export_rows, format_rows, format_table, load_view, merge_and_save
+from hpcsweep.collect import export_rows, format_rows, format_table, load_view, merge_and_save
 from hpcsweep.errors import EXIT_OK, StoreError, UsageError
 from hpcsweep.store import Store
 from hpcsweep.trials import STATUSES, count_statuses
@@ -42,6 +41,8 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
     store = _store(arguments)
     if arguments.resume:
         return _resume(store, arguments)
+    if arguments.pending_only:
+        return _submit_pending(store, arguments)
     if not command:
         raise UsageError("no command given; write it after '--', as in: hpcsweep submit -n NAME -- python train.py")
 
@@ -61,6 +62,8 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
         heartbeat_s=arguments.heartbeat_s, grace_s=arguments.grace_s,
         forward_signal=arguments.forward_signal, max_requeues=arguments.max_requeues,
         max_preemptions=arguments.max_preemptions, executor=options,
+        new_version=arguments.new_version, branch=arguments.branch, code_change=arguments.code_change,
+        snapshot_code=arguments.snapshot_code, snapshot_limit_mb=arguments.snapshot_limit_mb,
     )
     plan = plan_submission(store, request)
 
@@ -129,6 +132,37 @@ def _print_dry_run(plan: Any, store: Store, show: int) -> None:
         if config is not None:
             _out(f"  config {config_path}:\n")
             _out("".join(f"    {line}\n" for line in config.splitlines()))
+
+
+def _submit_pending(store: Store, arguments: argparse.Namespace) -> int:
+    from hpcsweep.insert import submit_pending
+
+    key = store.resolve(arguments.name)
+    batch, jobs = submit_pending(store, key)
+    if batch is None:
+        print(f"experiment {key!r} has no trial waiting to be submitted", file=sys.stderr)
+        return EXIT_OK
+    job_ids = [chunk["job_id"] for chunk in batch["chunks"]]
+    _out(f"experiment: {key}\ntrials: {len(batch['trials'])}\njobs: {' '.join(job_ids)}\n")
+    if arguments.wait:
+        from hpcsweep.monitor import wait_for_trials
+
+        counts = wait_for_trials(store, key, {t["id"] for t in batch["trials"]}, jobs, arguments.poll_s)
+        summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        print(f"all trials ended: {summary}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_insert(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.insert import insert_trial, parse_assignments
+
+    store = _store(arguments)
+    key = store.resolve(arguments.name)
+    trial = insert_trial(store, key, parse_assignments(arguments.extra))
+    _out(f"{trial['id']}\n")
+    print(f"added trial {trial['id']} to {key!r}; run it with: hpcsweep submit -n {arguments.name} --pending-only",
+          file=sys.stderr)
+    return EXIT_OK
 
 
 def _resume(store: Store, arguments: argparse.Namespace) -> int:
@@ -215,75 +249,23 @@ def run_collect(arguments: argparse.Namespace, command: list[str]) -> int:
 # ------------------------------------------------------------------ list, info
 
 
-def _time(value: float | None) -> str:
-    if not value:
-        return ""
-    return datetime.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
-
-
 def run_list(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.info import experiment_tree
+
     store = _store(arguments)
-    rows = []
-    for name in store.list_experiments():
-        experiment = store.load_experiment(name)
-        trials, _ = store.load_saved_trials(name)
-        rows.append([name, str(experiment["version"]), str(len(trials)), _time(experiment["submit_time"]),
-                     experiment["command_line"]])
-    if not rows:
+    lines = experiment_tree(store)
+    if not lines:
         print(f"no experiment under {store.root}", file=sys.stderr)
         return EXIT_OK
-    _out(format_table(["experiment", "version", "trials", "submitted", "command"], rows))
+    _out("\n".join(lines) + "\n")
     return EXIT_OK
 
 
 def run_info(arguments: argparse.Namespace, command: list[str]) -> int:
-    store = _store(arguments)
-    experiment, trials = load_view(store, arguments.name)
-    best = best_trial(experiment, trials)
-    info = {
-        "name": experiment["name"], "id": experiment["id"], "version": experiment["version"],
-        "user": experiment["user"], "hpcsweep_version": experiment["hpcsweep_version"],
-        "submit_time": experiment["submit_time"], "command": experiment["command_line"],
-        "submit_dir": experiment["submit_dir"], "script": experiment.get("script"),
-        "vcs": experiment.get("vcs"), "space": experiment["space"], "algorithm": experiment["algorithm"],
-        "max_trials": experiment["max_trials"], "maximize": experiment.get("maximize", False),
-        "executor": experiment["executor"], "settings": experiment["settings"],
-        "counts": count_statuses(trials), "total": len(trials),
-        "best": None if best is None else {"id": best["id"], "objective": best["objective"],
-                                           "params": best["params"], "working_dir": best["working_dir"]},
-    }
-    if arguments.json:
-        _out(json.dumps(info, indent=2) + "\n")
-        return EXIT_OK
+    from hpcsweep.info import describe_experiment, format_info
 
-    from hpcsweep.space import Space
-
-    lines = [
-        f"experiment  {info['name']} (version {info['version']}, id {info['id']})",
-        f"user        {info['user']}, hpcsweep {info['hpcsweep_version']}",
-        f"submitted   {_time(info['submit_time'])} from {info['submit_dir']}",
-        f"command     {info['command']}",
-    ]
-    vcs = info["vcs"] or {}
-    if vcs.get("type") == "git":
-        lines.append(f"git         {vcs['commit']} on {vcs['branch'] or 'detached HEAD'}"
-                     f"{' (dirty)' if vcs['dirty'] else ''} in {vcs['root']}")
-    else:
-        lines.append("git         not in a repository")
-    lines.append("space")
-    for name, prior in Space.from_json(info["space"]).items():
-        lines.append(f"  {name} ~ {prior.expression()}")
-    lines.append(f"algorithm   {json.dumps(info['algorithm'])}, max trials {info['max_trials']}, "
-                 f"{'maximize' if info['maximize'] else 'minimize'}")
-    executor = {k: v for k, v in info["executor"].items() if v not in (None, [], {})}
-    lines.append(f"executor    {json.dumps(executor)}")
-    counts = ", ".join(f"{count} {status}" for status, count in info["counts"].items() if count)
-    lines.append(f"trials      {info['total']}: {counts or 'none'}")
-    if best:
-        lines.append(f"best        {best['id']}: {best['objective']!r} with {json.dumps(best['params'])}")
-    else:
-        lines.append("best        no completed trial yet")
-    _out("\n".join(lines) + "\n")
+    info = describe_experiment(_store(arguments), arguments.name)
+    _out(json.dumps(info, indent=2) + "\n" if arguments.json else format_info(info))
     return EXIT_OK
 
 

@@ -34,6 +34,7 @@ from hpcsweep.interrupts import (
 )
 from hpcsweep.process import STOP_SIGNALS, StopFlag, Supervision, read_tail, run_supervised
 from hpcsweep.results import InvalidResultsError, read_results
+from hpcsweep.snapshot import redirect_token
 from hpcsweep.store import attempt_file_name, read_json
 from hpcsweep.trials import BROKEN, COMPLETED, INTERRUPTED, RUNNING
 
@@ -167,6 +168,11 @@ class TrialRunner:
         self.host = socket.gethostname()
         self.stop = StopFlag()
         self.on_slurm = bool(os.environ.get("SLURM_JOB_ID"))
+        snapshot = experiment.get("snapshot")
+        if snapshot:
+            # Queued trials run the code copied at submission, not the live repository.
+            self.command.tokens = [redirect_token(token, snapshot) if isinstance(token, str) else token
+                                   for token in self.command.tokens]
 
     def run(self, trial: dict[str, Any]) -> str:
         """Run ``trial`` until it ends or is requeued; return its final status for this task."""
@@ -208,12 +214,15 @@ class TrialRunner:
             "array_task_id": self.ids.array_task_id, "host": self.host, "pid": os.getpid(),
             "exit_code": None, "objective": None, "results": None, "reason": None,
             "stderr_tail": None, "interruption": None, "requeue": False,
+            "vcs": None, "code_changed": None,
         }
         write_json_atomic(attempt_path, attempt)
         logger.info("trial %s attempt %d starting in %s (job %s)", trial_id, number, working_dir, self.ids.job_id)
 
         try:
-            outcome = self._execute(trial, number, working_dir, attempt_path)
+            outcome = self._check_code(attempt)
+            if outcome is None:
+                outcome = self._execute(trial, number, working_dir, attempt_path)
         except Exception as err:  # record the failure in the store, then fail the task
             logger.exception("trial %s failed inside hpcsweep", trial_id)
             outcome = {"status": BROKEN, "reason": f"hpcsweep could not run the trial: {err}"}
@@ -234,6 +243,32 @@ class TrialRunner:
                 attempt["reason"] += f"; requeue failed: {error}"
                 write_json_atomic(attempt_path, attempt)
         return attempt
+
+    def _check_code(self, attempt: dict[str, Any]) -> dict[str, Any] | None:
+        """Compare the script's code with the code at submission.
+
+        Records the state in ``attempt``; returns the outcome of a trial that must not
+        run (``--code-change fail``), else None.  Each trial reads the state anew,
+        because one job may run trials hours apart.
+        """
+        mode = self.settings.get("code_change", "warn")
+        submitted = self.experiment.get("vcs") or {}
+        if mode == "ignore" or self.experiment.get("snapshot") or submitted.get("type") != "git":
+            return None
+        from hpcsweep.vcs import read_vcs_state
+        from hpcsweep.versioning import code_differs, describe_vcs
+
+        script = self.experiment.get("script")
+        current = read_vcs_state(Path(script) if script else Path(self.experiment["submit_dir"]))
+        attempt["vcs"] = {key: current.get(key) for key in ("commit", "branch", "dirty", "diff_sha256")}
+        attempt["code_changed"] = code_differs(submitted, current)
+        if not attempt["code_changed"]:
+            return None
+        change = f"code changed since submission: {describe_vcs(submitted)} then, {describe_vcs(current)} now"
+        if mode == "fail":
+            return {"status": BROKEN, "reason": f"{change}; not run (--code-change fail)"}
+        logger.warning("trial %s: %s; running it anyway (--code-change warn)", attempt["trial"], change)
+        return None
 
     def _decide_requeue(self, attempt: dict[str, Any], previous: list[dict[str, Any]]) -> None:
         budget = budget_of(attempt["interruption"])

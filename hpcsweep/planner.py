@@ -27,7 +27,7 @@ from hpcsweep.errors import UsageError
 from hpcsweep.interrupts import parse_signal
 from hpcsweep.snapshot import DEFAULT_LIMIT_MB, SnapshotPlan, plan_snapshot, write_snapshot
 from hpcsweep.store import Store, check_experiment_name
-from hpcsweep.submission import ExecutorOptions, plan_chunks, read_max_array_size
+from hpcsweep.submission import ExecutorOptions, make_batch
 from hpcsweep.trials import new_trial
 from hpcsweep.versioning import choose_target, differences
 
@@ -219,18 +219,7 @@ def record_plan(store: Store, plan: Plan, include_unsubmitted: bool = True) -> d
     batch = None
     if to_submit:
         options = ExecutorOptions(**plan.experiment["executor"])
-        if options.executor == "slurm":
-            chunks = plan_chunks(len(to_submit), read_max_array_size(), options.parallelism)
-        else:
-            chunks = [{"start": 0, "stop": len(to_submit), "throttle": options.parallelism, "job_id": None}]
-        batch = {
-            "id": store.next_batch_id(key),
-            "created_time": time.time(),
-            "executor": options.executor,
-            "trials": [{"id": t["id"], "number": t["number"], "params": t["params"],
-                        "working_dir": t["working_dir"]} for t in to_submit],
-            "chunks": chunks,
-        }
+        batch = make_batch(store.next_batch_id(key), to_submit, options)
         for trial in to_submit:
             trial["batch"] = batch["id"]
             trial["submitted_time"] = batch["created_time"]

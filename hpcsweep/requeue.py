@@ -14,7 +14,7 @@ from typing import Any
 
 from hpcsweep.errors import SubmissionError, UsageError
 from hpcsweep.store import Store
-from hpcsweep.submission import ExecutorOptions, plan_chunks, read_max_array_size, submit_batch
+from hpcsweep.submission import ExecutorOptions, make_batch, submit_batch
 from hpcsweep.trials import BROKEN, COMPLETED, INTERRUPTED, LOST, NEW, RUNNING
 
 logger = logging.getLogger(__name__)
@@ -81,19 +81,7 @@ def requeue_trials(
         if dry_run or not result.chosen:
             return result
 
-        if options.executor == "slurm":
-            chunks = plan_chunks(len(result.chosen), read_max_array_size(), options.parallelism)
-        else:
-            chunks = [{"start": 0, "stop": len(result.chosen), "throttle": options.parallelism, "job_id": None}]
-        batch: dict[str, Any] = {
-            "id": store.next_batch_id(name),
-            "created_time": time.time(),
-            "executor": options.executor,
-            "requeue": True,
-            "trials": [{"id": t["id"], "number": t["number"], "params": t["params"],
-                        "working_dir": t["working_dir"]} for t in result.chosen],
-            "chunks": chunks,
-        }
+        batch = make_batch(store.next_batch_id(name), result.chosen, options, requeue=True)
         store.save_batch(name, batch)
         result.batch = batch
         error: SubmissionError | None = None

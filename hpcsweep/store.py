@@ -163,7 +163,9 @@ class Store:
             known = self.list_experiments()
             hint = f"known experiments: {', '.join(known)}" if known else f"no experiment exists under {self.root}"
             raise ExperimentNotFoundError(f"experiment {name!r} not found under {self.root}; {hint}")
-        return documents[0]
+        experiment: dict[str, Any] = documents[0]
+        experiment.setdefault("key", path.parent.name)
+        return experiment
 
     def lock(self, name: str, timeout_s: float = 30.0) -> WriterLock:
         return WriterLock(self.experiment_dir(name), timeout_s=timeout_s)

@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -103,6 +104,24 @@ def plan_chunks(count: int, max_array_size: int, parallelism: int) -> list[dict[
         {"start": start, "stop": min(start + size, count), "throttle": throttle, "job_id": None}
         for start in starts
     ]
+
+
+def make_batch(batch_id: str, trials: list[dict[str, Any]], options: ExecutorOptions,
+               **extra: Any) -> dict[str, Any]:
+    """Return a new batch of ``trials``, cut into arrays for Slurm, not yet submitted."""
+    if options.executor == "slurm":
+        chunks = plan_chunks(len(trials), read_max_array_size(), options.parallelism)
+    else:
+        chunks = [{"start": 0, "stop": len(trials), "throttle": options.parallelism, "job_id": None}]
+    return {
+        "id": batch_id,
+        "created_time": time.time(),
+        "executor": options.executor,
+        "trials": [{"id": t["id"], "number": t["number"], "params": t["params"],
+                    "working_dir": t["working_dir"]} for t in trials],
+        "chunks": chunks,
+        **extra,
+    }
 
 
 def _slurm_parameters(options: ExecutorOptions, job_name: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ ENDED = frozenset({COMPLETED, INTERRUPTED, BROKEN, LOST})
 ATTEMPT_FIELDS = (
     "status", "start_time", "end_time", "heartbeat_time", "exit_code", "objective", "results",
     "reason", "stderr_tail", "job_id", "array_job_id", "array_task_id", "host", "pid", "attempt",
-    "interruption", "requeue",
+    "interruption", "requeue", "vcs", "code_changed",
 )
 
 
@@ -67,6 +67,8 @@ def new_trial(experiment_id: str, number: int, params: dict[str, Value], working
         "interruption": None,
         "requeue": False,
         "batch": None,
+        "vcs": None,
+        "code_changed": None,
     }
 
 
