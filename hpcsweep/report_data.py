@@ -15,7 +15,7 @@ import os
 import shlex
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes
 
 from hpcsweep.cmdline import CommandLine
 from hpcsweep.collect import best_trial, export_rows
@@ -96,21 +96,41 @@ class LogLinks:
             self.local_dirs = {entry.name for entry in os.scandir(self.trials_dir) if entry.is_dir()}
         except (FileNotFoundError, NotADirectoryError):
             self.local_dirs = set()
+        # The links of 10,000 trials are built with string operations, which take
+        # a third of the time of pathlib here.
+        self._trials_prefix = str(self.trials_dir) + os.sep
+        self._relative_trials_url = None
+        if self.output_in_root and is_inside(self.trials_dir, root):
+            relative = Path(os.path.relpath(self.trials_dir, output_dir)).as_posix()
+            self._relative_trials_url = quote(relative) + "/"
 
     def working_dir(self, trial: dict[str, Any]) -> Path:
+        return Path(self._working_dir(trial))
+
+    def _working_dir(self, trial: dict[str, Any]) -> str:
         trial_id = str(trial["id"])
         if trial_id in self.local_dirs:
-            return self.trials_dir / trial_id
-        return Path(trial["working_dir"])
+            return self._trials_prefix + trial_id
+        return str(trial["working_dir"])
 
-    def link(self, path: Path) -> str | None:
+    def log_links(self, trial: dict[str, Any]) -> dict[str, str | None]:
+        """Return the URLs of the trial's ``stdout`` and ``stderr`` logs; None for a missing file."""
+        working_dir = self._working_dir(trial)
+        return {
+            "stdout": self.link(os.path.join(working_dir, STDOUT_FILE)),
+            "stderr": self.link(os.path.join(working_dir, STDERR_FILE)),
+        }
+
+    def link(self, path: str) -> str | None:
         """Return the URL of ``path`` from the report folder, or None if the file does not exist."""
-        if not path.is_file():
+        if not os.path.isfile(path):
             return None
-        if self.output_in_root and is_inside(path, self.root):
-            relative = os.path.relpath(path, self.output_dir)
-            return quote(Path(relative).as_posix(), safe="/")
-        return path.absolute().as_uri()
+        if self._relative_trials_url is not None and path.startswith(self._trials_prefix):
+            below = path[len(self._trials_prefix):].replace(os.sep, "/")
+            return self._relative_trials_url + quote(below)
+        if self.output_in_root and is_inside(Path(path), self.root):
+            return quote(Path(os.path.relpath(path, self.output_dir)).as_posix())
+        return "file://" + quote_from_bytes(os.fsencode(os.path.abspath(path)))
 
 
 def is_inside(path: Path, directory: Path) -> bool:
@@ -140,16 +160,14 @@ def build_overview(
     best = best_trial(experiment, trials)
     best_context = None
     if best is not None:
-        working_dir = links.working_dir(best)
         best_context = {
             "id": best["id"],
             "number": best["number"],
             "objective": best["objective"],
             "params": json.dumps(best["params"], ensure_ascii=False),
             "command": render_trial_command(experiment, best, links.experiment_dir),
-            "working_dir": str(working_dir),
-            "stdout": links.link(working_dir / STDOUT_FILE),
-            "stderr": links.link(working_dir / STDERR_FILE),
+            "working_dir": str(links.working_dir(best)),
+            **links.log_links(best),
         }
 
     return {
@@ -227,7 +245,6 @@ def build_page_data(
         for name in results:
             if name != "objective":
                 result_names.setdefault(name, None)
-        working_dir = links.working_dir(row)
         records.append({
             "id": row["id"],
             "number": row["number"],
@@ -242,8 +259,7 @@ def build_page_data(
             "job_id": row["job_id"],
             "start_time": row["start_time"],
             "end_time": row["end_time"],
-            "stdout": links.link(working_dir / STDOUT_FILE),
-            "stderr": links.link(working_dir / STDERR_FILE),
+            **links.log_links(row),
         })
     return {
         "format": DATA_FORMAT,
