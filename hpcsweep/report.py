@@ -10,9 +10,11 @@ The report folder opens from ``file://`` with no server and no network.  It hold
     plotly.min.js   plotly.js, copied from the installed Python ``plotly`` package
 
 Running ``report`` again updates the folder in place.  Each file is replaced
-atomically, assets first, then data.js, then index.html, and index.html names
-each file with a content hash in its query string, so a browser that reloads
-during a write gets either the old page or the new one with current assets.
+atomically, assets first, then data.js, then index.html, so a browser that reloads
+during a write reads whole files.  index.html names each file with a content hash
+in its query string, so that a browser's cache never pairs it with old assets.
+A page loaded just before data.js was replaced finds the newer data beside it:
+both carry the time of their run, and the page then asks for a reload.
 The data comes from the store through :func:`hpcsweep.collect.load_view`, which
 writes nothing and never asks the scheduler.
 """
@@ -31,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpcsweep.atomic import write_bytes_atomic, write_text_atomic
+from hpcsweep.atomic import write_bytes_atomic
 from hpcsweep.collect import load_view
 from hpcsweep.errors import EXIT_OK, HpcsweepError, StoreError, UsageError
 from hpcsweep.report_data import DATA_VARIABLE, LogLinks, build_overview, build_page_data, encode_for_script
@@ -111,7 +113,8 @@ def write_report(
 
     overview = build_overview(experiment, trials, links, generated_time)
     urls = {file_name: f"{file_name}?v={version}" for file_name, version in versions.items()}
-    html = render_template(TEMPLATE_NAME, overview=overview, urls=urls, rerun_command=rerun_command)
+    html = render_template(TEMPLATE_NAME, overview=overview, urls=urls, rerun_command=rerun_command,
+                           generated_time=repr(generated_time))
     _write_text(output_dir / INDEX_FILE, html)
     logger.info("report of %s written to %s in %.2f s", experiment["name"], output_dir,
                 time.perf_counter() - started)

@@ -84,6 +84,12 @@
         "; run hpcsweep report again to rewrite both.");
       return false;
     }
+    var generated = document.querySelector('meta[name="hpcsweep-generated"]');
+    if (generated && Number(generated.content) !== report.generated_time) {
+      // The report was rewritten between the loads of index.html and data.js.
+      showPageError("hpcsweep report rewrote this page while it loaded: reload it to see the overview " +
+        "that matches the table.");
+    }
     return true;
   }
 

@@ -137,6 +137,22 @@ def test_table_one_row_per_trial(cli: Any, page: Any) -> None:
     assert page.is_hidden("#trial-matching-text")
     statuses = dict(zip(row_ids(page), column_texts(page, "status")))
     assert statuses == {t["id"]: t["expected_status"] for t in trials}
+    assert page.is_hidden("#page-error")
+    assert_clean(log)
+
+
+def test_page_older_than_data(cli: Any, page: Any) -> None:
+    page, log = page
+    make_experiment(cli.root, "exp")
+    index = write_report(cli, "exp")
+    first_html = index.read_text()
+    write_report(cli, "exp")
+    # As if the browser had read index.html just before the second run replaced data.js.
+    index.write_text(first_html)
+    open_report(page, index)
+    assert page.is_visible("#page-error")
+    assert "reload it" in page.text_content("#page-error")
+    assert len(row_ids(page)) == 12
     assert_clean(log)
 
 
