@@ -49,6 +49,7 @@ def make_experiment(
     priors: Sequence[str] = PRIORS,
     outcomes: Sequence[str | None] = OUTCOMES,
     seed: int = 1,
+    new_version: bool = False,
 ) -> list[dict[str, Any]]:
     """Record an experiment of ``count`` trials and write an attempt file for each that ran.
 
@@ -64,11 +65,12 @@ def make_experiment(
         script.write_text("raise SystemExit('the report tests never run trials')\n")
     request = SubmitRequest(
         name=name, command=["python", str(script), *priors], max_trials=count, seed=seed,
-        executor=ExecutorOptions(executor="local"), cwd=workdir,
+        executor=ExecutorOptions(executor="local"), cwd=workdir, new_version=new_version,
     )
     plan = plan_submission(store, request)
-    store.experiment_dir(name).mkdir(parents=True, exist_ok=True)
-    with store.lock(name):
+    key = plan.experiment["key"]
+    (store.root / key).mkdir(parents=True, exist_ok=True)
+    with store.lock(key):
         record_plan(store, plan)
 
     objectives = [round(0.05 + index / count, 6) for index in range(count)]
@@ -79,7 +81,7 @@ def make_experiment(
         status = outcomes[index % len(outcomes)]
         objective = objectives[index] if status == "completed" else None
         if status is not None:
-            write_attempt(store, name, trial, status, objective, start + 10 * index)
+            write_attempt(store, key, trial, status, objective, start + 10 * index)
         trials.append(dict(trial, expected_status=status or "new", expected_objective=objective))
     return trials
 
@@ -500,3 +502,16 @@ def test_links_file_uri_quoted(tmp_path: Path) -> None:
     expected = (root / "exp" / "trials" / trials[0]["id"] / "stdout.log").as_uri()
     assert links.log_links(trials[0])["stdout"] == expected
     assert "%20%231%20" in expected
+
+
+def test_report_latest_version(cli: Any) -> None:
+    make_experiment(cli.root, "exp", count=2)
+    trials = make_experiment(cli.root, "exp", count=3, priors=("--lr~uniform(0, 1)",), new_version=True)
+    result = cli("report", "-n", "exp")
+    assert result.exit_code == 0, result.stderr
+    folder = Path(cli.root) / "exp@v2" / "report"
+    assert result.stdout == f"{folder / 'index.html'}\n"
+    records = read_data(folder / "data.js")["trials"]
+    assert sorted(r["id"] for r in records) == sorted(t["id"] for t in trials)
+    assert all(r["stdout"] is None or r["stdout"].startswith("../trials/") for r in records)
+    assert "(version 2," in (folder / "index.html").read_text()
