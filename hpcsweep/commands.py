@@ -22,7 +22,11 @@ logger = logging.getLogger(__name__)
 
 
 def _store(arguments: argparse.Namespace) -> Store:
-    return Store(arguments.root)
+    """Return the store; outside ``submit``, ``-n NAME`` becomes the key of its latest version."""
+    store = Store(arguments.root)
+    if getattr(arguments, "name", None) and arguments.command != "submit":
+        arguments.name = store.resolve(arguments.name)
+    return store
 
 
 def _out(text: str) -> None:
@@ -168,7 +172,7 @@ def run_insert(arguments: argparse.Namespace, command: list[str]) -> int:
 def _resume(store: Store, arguments: argparse.Namespace) -> int:
     from hpcsweep.submission import ExecutorOptions, submit_batch
 
-    name = arguments.name
+    name = store.resolve(arguments.name)
     experiment = store.load_experiment(name)
     options = ExecutorOptions(**experiment["executor"])
     submitted: list[Any] = []

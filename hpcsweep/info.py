@@ -19,9 +19,8 @@ def format_time(value: float | None) -> str:
     return datetime.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
 
 
-def describe_experiment(store: Store, name: str) -> dict[str, Any]:
-    """Return the metadata, setup, counts and best trial of experiment ``name`` (latest version)."""
-    key = store.resolve(name)
+def describe_experiment(store: Store, key: str) -> dict[str, Any]:
+    """Return the metadata, setup, counts and best trial of the experiment stored under ``key``."""
     experiment, trials = load_view(store, key)
     best = best_trial(experiment, trials)
     base = experiment["name"]

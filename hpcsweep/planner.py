@@ -112,8 +112,6 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     """Validate ``request`` and plan its trials; write nothing."""
     _check_request(request)
     command = CommandLine.parse(request.command, request.config_option, request.render_modes, request.cwd)
-    if not command.space:
-        logger.warning("the command has no prior (--name~'prior(...)'): every trial runs the same command")
     if request.code_change not in CODE_CHANGE_MODES:
         raise UsageError(f"--code-change {request.code_change!r}: valid modes are {', '.join(CODE_CHANGE_MODES)}")
 
@@ -123,7 +121,8 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     vcs = read_vcs_state(Path(script) if script and os.path.isabs(script) else request.cwd)
     snapshot = plan_snapshot(vcs, request.snapshot_limit_mb) if request.snapshot_code else None
 
-    latest = store.load_experiment(request.name) if store.exists(request.name) else None
+    latest_key = store.resolve(request.name)
+    latest = store.load_experiment(latest_key) if store.exists(latest_key) else None
     seed = request.seed
     if seed is None:
         # Without --seed, a continued experiment keeps its first seed; a new one draws
@@ -192,6 +191,8 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     ]
     for trial in new_trials:
         trial["working_dir"] = str(experiment_dir / "trials" / trial["id"])
+    if not command.space:
+        logger.warning("the command has no prior (--name~'prior(...)'): every trial runs the same command")
     plan = Plan(experiment, command, algorithm, existing_trials, new_trials, target.existing is None)
     plan.snapshot = snapshot if target.existing is None else None
     return plan

@@ -138,9 +138,10 @@ class Store:
                 found.append((version, key))
         return sorted(found)
 
-    def experiment_dir(self, name: str) -> Path:
-        """Return the directory of experiment ``name`` (its latest version) or of a key."""
-        return self.root / self.resolve(name)
+    def experiment_dir(self, key: str) -> Path:
+        """Return the directory of the experiment stored under ``key`` (see :meth:`resolve`)."""
+        base, version = split_key(key)
+        return self.root / experiment_key(base, version)
 
     def exists(self, name: str) -> bool:
         return (self.experiment_dir(name) / EXPERIMENT_FILE).is_file()
