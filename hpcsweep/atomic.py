@@ -15,10 +15,22 @@ from pathlib import Path
 from typing import Any
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; a store shared by a team
+# needs the permissions that the user's umask gives to ordinary files.
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 def write_bytes_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically."""
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(descriptor, FILE_MODE)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()

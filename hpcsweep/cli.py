@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-n", "--name", help="experiment (default: every experiment)")
     status.add_argument("--all", action="store_true", help="one line per trial")
     status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--watch", action="store_true", help="print the counts again every --interval-s "
+                                                             "seconds until every trial has ended")
+    status.add_argument("--interval-s", type=float, default=10.0,
+                        help="seconds between rounds of --watch and between scheduler queries (default 10)")
 
     collect = commands.add_parser("collect", parents=[common], help="gather and export results")
     collect.add_argument("-n", "--name", required=True)

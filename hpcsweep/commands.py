@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hpcsweep.collect import export_rows, format_rows, format_table, load_view, merge_and_save
+from hpcsweep.collect import export_rows, format_rows, merge_and_save
 from hpcsweep.errors import EXIT_OK, StoreError, UsageError
 from hpcsweep.store import Store
-from hpcsweep.trials import STATUSES, count_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -194,38 +193,24 @@ def _resume(store: Store, arguments: argparse.Namespace) -> int:
 
 
 def run_status(arguments: argparse.Namespace, command: list[str]) -> int:
+    from hpcsweep.scheduler import Backoff
+    from hpcsweep.status import build_report, format_report, watch
+
     store = _store(arguments)
     names = [arguments.name] if arguments.name else store.list_experiments()
-    report: list[dict[str, Any]] = []
-    for name in names:
-        experiment, trials = load_view(store, name)
-        entry: dict[str, Any] = {"name": name, "version": experiment["version"], "total": len(trials),
-                                 "counts": count_statuses(trials)}
-        if arguments.all:
-            entry["trials"] = [
-                {"id": t["id"], "number": t["number"], "status": t["status"], "attempts": t.get("attempts", 0),
-                 "objective": t.get("objective"), "job_id": t.get("job_id"), "reason": t.get("reason")}
-                for t in trials
-            ]
-        report.append(entry)
-
-    if arguments.json:
-        _out(json.dumps(report if not arguments.name else report[0], indent=2) + "\n")
-        return EXIT_OK
-    if not report:
+    if not names:
         print(f"no experiment under {store.root}", file=sys.stderr)
         return EXIT_OK
-    header = ["experiment", "total", *STATUSES]
-    rows = [[e["name"], str(e["total"]), *(str(e["counts"][s]) for s in STATUSES)] for e in report]
-    _out(format_table(header, rows))
-    for entry in report:
-        if "trials" in entry:
-            _out(f"\n{entry['name']}:\n")
-            trial_rows = [[t["id"], str(t["number"]), t["status"], str(t["attempts"]),
-                           "" if t["objective"] is None else repr(t["objective"]),
-                           t["job_id"] or "", t["reason"] or ""] for t in entry["trials"]]
-            _out(format_table(["id", "number", "status", "attempts", "objective", "job", "reason"],
-                              trial_rows))
+    if arguments.watch:
+        if arguments.interval_s <= 0:
+            raise UsageError(f"--interval-s {arguments.interval_s}: must be above 0")
+        watch(store, names, arguments.all, arguments.interval_s)
+        return EXIT_OK
+    report = build_report(store, names, arguments.all, Backoff(arguments.interval_s))
+    if arguments.json:
+        _out(json.dumps(report if not arguments.name else report[0], indent=2) + "\n")
+    else:
+        _out(format_report(report))
     return EXIT_OK
 
 

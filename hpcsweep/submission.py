@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import contextlib
 import logging
 import math
 import os
