@@ -1,10 +1,11 @@
 """The writer lock of an experiment: at most one process rewrites its TinyDB files.
 
-Only the planner, ``collect`` and ``requeue`` take it; array tasks never write the
-TinyDB files, so they never wait for it.  The lock is a file created with
-``O_CREAT | O_EXCL``, which is atomic on local filesystems and on NFSv3 and later,
-and it records the host, pid and time of its holder.  POSIX and ``flock`` locks are
-avoided because NFS and Lustre do not honour them reliably.
+Only the planner, ``collect``, ``requeue`` and ``insert`` take it.  Array tasks never
+write the TinyDB files, so they never wait for it.  The lock is a file that records
+the host, pid and time of its holder.  It is created by hard-linking a private file
+to the lock's name, which fails if the lock exists and is atomic on local
+filesystems, NFS and Lustre.  POSIX and ``flock`` locks are avoided because NFS and
+Lustre do not honour them reliably.
 
 A lock is stale when its holder is a dead process on this host, or when it was
 taken on another host more than ``stale_after_s`` seconds ago; a stale lock is

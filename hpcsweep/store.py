@@ -10,9 +10,9 @@ Layout of one experiment, under ``<root>/<name>/``::
     writer.lock          held while a process rewrites experiment.json, trials.json or a batch
 
 TinyDB does not support several processes writing one file, and file locks are
-unreliable on NFS and Lustre, so no two processes ever write the same file: array
-tasks write only their own attempt files, and the TinyDB files and batch files are
-written under the writer lock by the planner, ``collect`` and ``requeue``.  Every
+unreliable on NFS and Lustre.  So no two processes ever write the same file.  Array
+tasks write only their own attempt files.  The TinyDB files and batch files are
+written under the writer lock by the planner, ``collect``, ``requeue`` and ``insert``.  Every
 write replaces its file atomically (:mod:`hpcsweep.atomic`), so a process killed at
 any instant leaves each file whole.
 """
