@@ -10,7 +10,6 @@ algorithm reads ``history`` and is called again as trials finish.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import random
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 from hpcsweep.errors import UsageError
 from hpcsweep.priors import Value
 from hpcsweep.space import Space
+from hpcsweep.trials import params_key
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +54,6 @@ class Algorithm:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "seed": self.seed, **self.settings}
-
-
-def params_key(params: dict[str, Value]) -> str:
-    """Return a canonical text form of ``params``, equal for equal parameters."""
-    return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass

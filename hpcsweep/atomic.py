@@ -52,7 +52,8 @@ def write_text_atomic(path: Path, text: str, fsync: bool = True) -> None:
 
 
 def write_json_atomic(path: Path, data: Any, fsync: bool = True, indent: int | None = None) -> None:
-    text = json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
+    separators = None if indent is not None else (",", ":")
+    text = json.dumps(data, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False)
     write_text_atomic(path, text + "\n", fsync=fsync)
 
 

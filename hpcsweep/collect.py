@@ -32,10 +32,13 @@ def merge_and_save(store: Store, name: str) -> tuple[dict[str, Any], list[dict[s
     return experiment, trials
 
 
-def load_view(store: Store, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Return the experiment and its merged trials without writing anything."""
+def load_view(store: Store, name: str, summary: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return the experiment and its merged trials without writing anything.
+
+    With ``summary``, each trial has only the fields needed to count statuses.
+    """
     experiment = store.load_experiment(name)
-    trials, _ = store.load_trials(name, float(experiment["settings"].get("heartbeat_s", 60)))
+    trials, _ = store.load_trials(name, float(experiment["settings"].get("heartbeat_s", 60)), summary)
     return experiment, trials
 
 

@@ -40,7 +40,7 @@ def build_report(
     With ``backoff``, trials that look lost are checked against ``squeue`` when a
     query is due, in one call for all experiments.
     """
-    views = [(name, *load_view(store, name)) for name in names]
+    views = [(name, *load_view(store, name, summary=not with_trials)) for name in names]
     arrays = set().union(*(lost_array_ids(trials) for _, _, trials in views)) if views else set()
     if arrays and backoff is not None and backoff.due():
         try:

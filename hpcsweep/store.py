@@ -4,6 +4,7 @@ Layout of one experiment, under ``<root>/<name>/``::
 
     experiment.json      TinyDB, table "experiment": one document, written at submission
     trials.json          TinyDB, table "trials": the merged record of every trial
+    summary.json         TinyDB, the few fields of each trial that status counts need
     batches/<id>.json    one submission: its trials in array order and its Slurm arrays
     attempts/<trial>.<key>.json   one file per attempt, written only by its array task
     trials/<trial id>/   the working directory of each trial
@@ -41,6 +42,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_ROOT = "./hpcsweep-runs"
 EXPERIMENT_FILE = "experiment.json"
 TRIALS_FILE = "trials.json"
+SUMMARY_FILE = "summary.json"
+# What status counts need of each trial (see trials.merge_attempts and is_pending).
+SUMMARY_FIELDS = ("id", "number", "status", "start_time", "heartbeat_time", "submitted_time", "requeue",
+                  "job_id", "array_job_id", "attempts", "objective", "reason")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,199}$")
 # Version 1 of an experiment lives in <root>/<name>, version N >= 2 in <root>/<name>@vN.
 _KEY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.+=-]{0,199})(@v(?P<version>[1-9][0-9]*))?$")
@@ -186,12 +191,28 @@ class Store:
         its modification time, so that readers only read files changed since.
         """
         documents = {str(trial["number"] + 1): trial for trial in trials}
-        _remove_leftover_temporaries(self.experiment_dir(name), TRIALS_FILE)
-        database = TinyDB(str(self.experiment_dir(name) / TRIALS_FILE), storage=AtomicJSONStorage)
-        database.storage.write({"trials": documents, "_meta": {"1": {"merged_files": merged_files}}})
+        summaries = {number: {field: trial.get(field) for field in SUMMARY_FIELDS}
+                     for number, trial in documents.items()}
+        directory = self.experiment_dir(name)
+        meta = {"1": {"merged_files": merged_files}}
+        for file_name in (SUMMARY_FILE, TRIALS_FILE):
+            _remove_leftover_temporaries(directory, file_name)
+        # The summary first: a crash between the two writes leaves a summary that is
+        # ahead of trials.json, never one that misses trials that trials.json lists.
+        TinyDB(str(directory / SUMMARY_FILE), storage=AtomicJSONStorage).storage.write(
+            {"trials": summaries, "_meta": meta})
+        TinyDB(str(directory / TRIALS_FILE), storage=AtomicJSONStorage).storage.write(
+            {"trials": documents, "_meta": meta})
 
-    def load_saved_trials(self, name: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    def load_saved_trials(self, name: str, summary: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """Return the saved trials and the attempt files merged into them.
+
+        With ``summary``, read the small summary table, which has only the fields that
+        status counts need (:data:`SUMMARY_FIELDS`), if it exists.
+        """
         path = self.experiment_dir(name) / TRIALS_FILE
+        if summary and (path.parent / SUMMARY_FILE).is_file():
+            path = path.parent / SUMMARY_FILE
         try:
             data = read_json(path)
         except FileNotFoundError:
@@ -203,13 +224,17 @@ class Store:
         meta = data.get("_meta", {}).get("1", {})
         return trials, dict(meta.get("merged_files", {}))
 
-    def load_trials(self, name: str, heartbeat_s: float) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    def load_trials(
+        self, name: str, heartbeat_s: float, summary: bool = False
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """Return every trial with its attempts merged in, and the attempt files read.
 
         Reads only the attempt files that changed since the last ``collect``.  Writes
         nothing, so any number of readers may run beside array tasks and writers.
+        With ``summary``, the trials carry only :data:`SUMMARY_FIELDS` and the fields
+        of their attempts, which is enough to count statuses and much faster.
         """
-        trials, merged_files = self.load_saved_trials(name)
+        trials, merged_files = self.load_saved_trials(name, summary)
         attempts_dir = self.experiment_dir(name) / "attempts"
         current: dict[str, int] = {}
         changed_trials: set[str] = set()

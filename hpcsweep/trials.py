@@ -9,12 +9,10 @@ which ``status`` runs on the fly and ``collect`` runs before saving.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from typing import Any
-
-from hpcsweep.algorithms import params_key
-from hpcsweep.priors import Value
 
 NEW = "new"
 RUNNING = "running"
@@ -34,13 +32,18 @@ ATTEMPT_FIELDS = (
 )
 
 
-def make_trial_id(experiment_id: str, params: dict[str, Value]) -> str:
+def params_key(params: dict[str, Any]) -> str:
+    """Return a canonical text form of ``params``, equal for equal parameters."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def make_trial_id(experiment_id: str, params: dict[str, Any]) -> str:
     """Return the id of the trial with ``params``: equal parameters give equal ids."""
     digest = hashlib.sha256(f"{experiment_id}\n{params_key(params)}".encode()).hexdigest()
     return digest[:12]
 
 
-def new_trial(experiment_id: str, number: int, params: dict[str, Value], working_dir: str) -> dict[str, Any]:
+def new_trial(experiment_id: str, number: int, params: dict[str, Any], working_dir: str) -> dict[str, Any]:
     return {
         "id": make_trial_id(experiment_id, params),
         "number": number,
