@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scheduler_options(submit.add_argument_group("scheduler"), with_defaults=True)
     flow = submit.add_argument_group("flow")
     flow.add_argument("--dry-run", action="store_true", help="print the first trials, submit nothing")
-    flow.add_argument("--show", type=int, default=3, metavar="N", help="trials printed by --dry-run (default 3)")
+    flow.add_argument("--show", type=int, default=None, metavar="N",
+                      help="print the first N trials, as --dry-run does (default 3 with --dry-run)")
     flow.add_argument("--wait", action="store_true", help="wait until every trial has ended")
     flow.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks with --wait")
     flow.add_argument("--resume", action="store_true",
@@ -171,7 +172,8 @@ def _add_scheduler_options(group: Any, with_defaults: bool) -> None:
 
     group.add_argument("--executor", choices=["slurm", "local"], default=None,
                        help="slurm if sbatch is on PATH, else local")
-    group.add_argument("--parallelism", type=int, default=default(16), help="trials running at once (default 16)")
+    group.add_argument("--parallelism", "--throttle", type=int, default=default(16),
+                       help="trials running at once, over all arrays (default 16)")
     group.add_argument("--time", type=int, default=default(60), dest="time_min",
                        help="time limit of each trial, in minutes (default 60)")
     group.add_argument("--partition")

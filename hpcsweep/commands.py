@@ -70,8 +70,8 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
     )
     plan = plan_submission(store, request)
 
-    if arguments.dry_run:
-        _print_dry_run(plan, store, arguments.show)
+    if arguments.dry_run or arguments.show is not None:
+        _print_dry_run(plan, store, 3 if arguments.show is None else arguments.show)
         return EXIT_OK
     if not plan.new_trials and not unsubmitted_trials(plan.existing_trials):
         print(f"experiment {arguments.name!r} already has {len(plan.existing_trials)} trials; "
