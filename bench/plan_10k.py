@@ -9,7 +9,8 @@ Measures, in one run:
 * ``hpcsweep submit`` with a fake ``sbatch`` on PATH that records its calls and
   prints ``Submitted batch job N``, and a fake ``scontrol show config`` that
   reports ``MaxArraySize = 1001``: the number of ``sbatch`` calls, the array of
-  each, and the wall time, against ``python -c pass``.
+  each, and the wall time, against creating 10,000 folders with one small pickle
+  each in this process, the file layout that submitit writes for the tasks.
 
 Usage: ``python bench/plan_10k.py [--repeats N] [--write-doc]``.  Each run is
 appended to bench/results.jsonl, and ``--write-doc`` also replaces this
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -69,6 +71,15 @@ def write_json_fsync(path: Path, trials: list[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
+def write_task_files(directory: Path, count: int) -> None:
+    """Create ``count`` folders with one small pickle each, as submitit lays out array tasks."""
+    for index in range(count):
+        folder = directory / f"5000_{index}"
+        folder.mkdir(parents=True)
+        with open(folder / f"5000_{index}_submitted.pkl", "wb") as handle:
+            pickle.dump({"args": ("/experiment", "b0001", index)}, handle)
+
+
 def measure_in_process(workdir: Path, repeats: int) -> dict[str, list[float]]:
     store = Store(workdir / "runs-in-process")
     times: dict[str, list[float]] = {"plan": [], "record": [], "json_baseline": []}
@@ -113,7 +124,8 @@ def measure_submit(
          "dry_run": [*base, "-n", "dry", "--executor", "local", "--dry-run", *command]},
         repeats, env, workdir,
     )
-    times = {"python_pass": dry_run["pass"], "dry_run": dry_run["dry_run"], "submit": []}
+    times = {"python_pass": dry_run["pass"], "dry_run": dry_run["dry_run"], "submit": [],
+             "files_baseline": []}
 
     calls: list[list[str]] = []
     pickles = 0
@@ -123,6 +135,8 @@ def measure_submit(
         name = f"submit{repeat}"
         argv = [*base, "-n", name, "--executor", "slurm", "--parallelism", "100", *command]
         times["submit"].append(benchlib.wall_s(argv, env, workdir))
+        files_s, _ = benchlib.timed(write_task_files, workdir / f"files{repeat}", TRIALS)
+        times["files_baseline"].append(files_s)
         calls.append(log.read_text().splitlines())
         pickles = sum(1 for _ in (workdir / "runs" / name / "submitit").rglob("*_submitted.pkl"))
     return times, calls, pickles
@@ -149,6 +163,7 @@ def main() -> None:
     pass_s = benchlib.median(subprocess_times["python_pass"])
     dry_s = benchlib.median(subprocess_times["dry_run"])
     submit_s = benchlib.median(subprocess_times["submit"])
+    files_s = benchlib.median(subprocess_times["files_baseline"])
     arrays = [re.search(r"--array=(\S+)", line) for line in calls[-1]]
     array_list = ", ".join(match.group(1) if match else "?" for match in arrays)
     call_counts = sorted({len(run) for run in calls})
@@ -159,8 +174,9 @@ def main() -> None:
         benchlib.table_row("plan + record", total_s, json_s, "≤ 2 s"),
         benchlib.table_row("baseline: `json.dumps`, write and fsync of the trials", json_s, json_s),
         benchlib.table_row("`hpcsweep submit --dry-run`", dry_s, pass_s, "≤ 2 s"),
-        benchlib.table_row("`hpcsweep submit`, fake sbatch", submit_s, pass_s),
         benchlib.table_row("baseline: `python -c pass`", pass_s, pass_s),
+        benchlib.table_row("`hpcsweep submit`, fake sbatch", submit_s, files_s),
+        benchlib.table_row("baseline: 10,000 folders with one pickle each", files_s, files_s),
     ]
     header = ["measurement (10,000 trials)", "median wall time", "ratio to baseline", "target"]
     table = benchlib.markdown_table(header, rows)
@@ -179,6 +195,7 @@ def main() -> None:
     benchlib.append_result("plan_10k", info, {
         "plan_s": plan_s, "record_s": record_s, "plan_record_s": total_s, "json_baseline_s": json_s,
         "dry_run_s": dry_s, "submit_fake_sbatch_s": submit_s, "python_pass_s": pass_s,
+        "task_files_baseline_s": files_s,
         "sbatch_calls": call_counts, "arrays": array_list, "task_pickles": pickles,
     })
     if arguments.write_doc:
