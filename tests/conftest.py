@@ -59,6 +59,15 @@ def script(tmp_path: Path):
     return write
 
 
+def process_alive(pid: int) -> bool:
+    """Return True if ``pid`` runs and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def slurm_ready() -> bool:
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
         return False

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import process_alive
 
 
 def collect_json(cli, name: str) -> list[dict]:
@@ -197,14 +198,6 @@ STUBBORN = """
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_grace_then_kill_whole_group(cli, script) -> None:
     path = script(STUBBORN)
     started = time.monotonic()
@@ -216,7 +209,7 @@ def test_grace_then_kill_whole_group(cli, script) -> None:
     assert "killed after a grace of 1 s" in row["reason"]
     children = [int(p.name.split("-")[1]) for p in Path(row["working_dir"]).glob("child-*")]
     assert len(children) == 4
-    assert not any(_alive(pid) for pid in children)
+    assert not any(process_alive(pid) for pid in children)
 
 
 def test_unknown_experiment_lists_known(cli, script) -> None:

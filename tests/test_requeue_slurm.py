@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import process_alive
 
 pytestmark = pytest.mark.slurm
 
@@ -72,14 +73,6 @@ def wait_until(predicate, timeout_s: float) -> None:
         time.sleep(0.5)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def sacct_states(job_id: str) -> list[str]:
     output = subprocess.run(["sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id],
                             capture_output=True, text=True, check=True).stdout
@@ -114,7 +107,7 @@ def test_stubborn_group_killed_after_grace(cli, script) -> None:
     assert "limit of 0 requeues was reached" in row["reason"]
     children = [int(p.name.split("-")[1]) for p in Path(row["working_dir"]).glob("child-*")]
     assert len(children) == 4
-    assert not any(_alive(pid) for pid in children)
+    assert not any(process_alive(pid) for pid in children)
 
 
 def test_requeue_limit_on_slurm(cli, script) -> None:
