@@ -102,7 +102,7 @@ def main() -> None:
     bare_s = benchlib.median(bare)
     rows = [[f"bare loop, {trials} runs in a row (baseline)", benchlib.seconds(bare_s),
              benchlib.seconds(bare_s / trials), "", "1.0×"]]
-    figures: dict[str, Any] = {"trials": trials, "bare_loop_s": bare_s}
+    figures: dict[str, Any] = {"trials": trials, "bare_loop_s": bare_s, "bare_loop_runs_s": bare}
     for parallelism in PARALLELISMS:
         wall_s = benchlib.median([run["wall_s"] for run in sweeps[parallelism]])
         rows.append([
@@ -111,6 +111,7 @@ def main() -> None:
             f"{(wall_s - bare_s) / trials:+.3f} s", benchlib.ratio(wall_s, bare_s),
         ])
         figures[f"sweep_p{parallelism}_s"] = wall_s
+        figures[f"sweep_p{parallelism}_runs_s"] = [run["wall_s"] for run in sweeps[parallelism]]
     header = ["run", "median wall time", "per trial", "overhead per trial vs bare loop",
               "ratio to bare loop"]
     table = benchlib.markdown_table(header, rows)
