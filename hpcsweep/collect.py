@@ -52,6 +52,7 @@ def export_rows(experiment: dict[str, Any], trials: list[dict[str, Any]]) -> lis
             "status": trial["status"],
             "params": trial["params"],
             "objective": trial.get("objective"),
+            "objective_name": trial.get("objective_name"),
             "results": trial.get("results"),
             "working_dir": trial["working_dir"],
             "exit_code": trial.get("exit_code"),
@@ -117,10 +118,17 @@ def format_rows(
 
     space = list(experiment["space"])
     columns = _param_columns(space, rows, list_format)
-    header = ["id", "status", "objective", *columns, "attempts", "exit_code", "reason", "code_changed"]
+    # Other results (accuracy, ...) follow the parameters, one column each.
+    result_names = list(dict.fromkeys(
+        name for row in rows for name in (row.get("results") or {})
+        if name not in ("objective", row.get("objective_name"))
+    ))
+    header = ["id", "status", "objective", *columns, *result_names, "attempts", "exit_code", "reason",
+              "code_changed"]
     table = [
         [row["id"], row["status"], _cell(row["objective"], list_format)]
         + [_cell(_param_value(row["params"], column, space), list_format) for column in columns]
+        + [_cell((row.get("results") or {}).get(name), list_format) for name in result_names]
         + [str(row["attempts"]), _cell(row["exit_code"], list_format), _cell(row["reason"], list_format),
            "yes" if row.get("code_changed") else ""]
         for row in rows

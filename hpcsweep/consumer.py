@@ -329,7 +329,8 @@ class TrialRunner:
 
         if results is not None:
             # A valid result counts even if a stop signal arrived as the script finished.
-            outcome.update(status=COMPLETED, objective=results.objective, results=results.results)
+            outcome.update(status=COMPLETED, objective=results.objective, objective_name=results.objective_name,
+                           results=results.results)
         elif process.local_timeout:
             outcome.update(status=INTERRUPTED, interruption=TIMEOUT,
                            reason=f"time limit of {settings['time_min']} min reached")

@@ -40,6 +40,7 @@ def wait_for_trials(
                 last_counts = counts
             progress.update(ended - progress.n)
             if ended == len(chosen):
+                _reap(jobs)
                 return counts
             if jobs and all(_job_done(job) for job in jobs):
                 # Give the last attempt files a moment to land after their job ends.
@@ -53,6 +54,16 @@ def wait_for_trials(
             time.sleep(poll_s)
     finally:
         progress.close()
+
+
+def _reap(jobs: list[Any], timeout_s: float = 10.0) -> None:
+    """Wait briefly for local jobs, which exit just after their last trial is recorded."""
+    local = [job for job in jobs if type(job).__name__ == "LocalJob"]
+    deadline = time.monotonic() + timeout_s
+    while local and time.monotonic() < deadline:
+        local = [job for job in local if not _job_done(job)]
+        if local:
+            time.sleep(0.05)
 
 
 def _job_done(job: Any) -> bool:

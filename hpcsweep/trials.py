@@ -28,7 +28,7 @@ ENDED = frozenset({COMPLETED, INTERRUPTED, BROKEN, LOST})
 ATTEMPT_FIELDS = (
     "status", "start_time", "end_time", "heartbeat_time", "exit_code", "objective", "results",
     "reason", "stderr_tail", "job_id", "array_job_id", "array_task_id", "host", "pid", "attempt",
-    "interruption", "requeue", "vcs", "code_changed",
+    "interruption", "requeue", "vcs", "code_changed", "objective_name",
 )
 
 

@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits"
 TRIALS = 6
@@ -14,10 +13,6 @@ TRIALS = 6
 SEED = 2
 
 
-# NOTE: `submit --wait` returns once every trial has ended, which can be before
-# submitit's local job processes have exited, and their Popen objects then warn
-# when collected.  Remove this filter once the wait also waits for those jobs.
-@pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning")
 def test_digits_sweep_reaches_accuracy(cli) -> None:
     submitted = cli(
         "submit", "-n", "digits", "--max-trials", str(TRIALS), "--seed", str(SEED),
