@@ -11,19 +11,11 @@ from typing import Any
 
 from hpcsweep.collect import load_view
 from hpcsweep.errors import SubmissionError
+from hpcsweep.scheduler import local_job_alive
 from hpcsweep.store import Store
 from hpcsweep.trials import RUNNING
 
 logger = logging.getLogger(__name__)
-
-
-def _is_local_job(pid: int) -> bool:
-    """Return True if ``pid`` is still a process started by submitit, not a reused pid."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"submitit" in handle.read()
-    except OSError:
-        return False
 
 
 def cancel_experiment(store: Store, name: str) -> list[str]:
@@ -46,13 +38,13 @@ def cancel_experiment(store: Store, name: str) -> list[str]:
     # Locally, stop the consumers of running trials first, so that each records its
     # trial as interrupted, then the job controllers.
     consumer_pids = {int(t["pid"]) for t in _running_attempts(trials) if t.get("pid")}
-    consumer_pids = {pid for pid in consumer_pids if _is_local_job(pid)}
+    consumer_pids = {pid for pid in consumer_pids if local_job_alive(pid)}
     parents = {_parent_pid(pid) for pid in consumer_pids}
     for pid in sorted(consumer_pids):
         _terminate(pid)
     for pid in local_ids:
         # A controller whose consumer got the signal ends once the trial is recorded.
-        if _is_local_job(pid) and (pid in parents or _terminate(pid)):
+        if local_job_alive(pid) and (pid in parents or _terminate(pid)):
             cancelled.append(str(pid))
     if consumer_pids:
         time.sleep(0.5)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from typing import Any
 
 from hpcsweep import __version__
-from hpcsweep.errors import EXIT_OK, EXIT_USAGE, HpcsweepError, UsageError
+from hpcsweep.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, HpcsweepError, UsageError
 
 logger = logging.getLogger("hpcsweep")
 
@@ -33,6 +34,23 @@ def _key_value(text: str) -> tuple[str, str]:
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "and run, fail the trial, or ignore")
     versions.add_argument("--snapshot-code", action="store_true",
                           help="copy the files git tracks in the script's repository and run trials from the copy")
-    versions.add_argument("--snapshot-limit-mb", type=float, default=200.0,
+    versions.add_argument("--snapshot-limit-mb", type=_finite, default=200.0,
                           help="largest snapshot accepted, in MB (default 200)")
     submit.add_argument("--max-trials", type=int, default=10, help="number of trials (default 10)")
     submit.add_argument("--algorithm", default="random", help="random (default) or grid")
@@ -80,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how a parameter reaches the script: auto, value, equals, switch, tokens, json, comma")
     submit.add_argument("--interrupt-code", type=int, default=130,
                         help="exit status by which a script says it was interrupted (default 130)")
-    submit.add_argument("--heartbeat-s", type=float, default=60.0,
+    submit.add_argument("--heartbeat-s", type=_finite, default=60.0,
                         help="seconds between heartbeats of a running trial (default 60)")
-    submit.add_argument("--grace-s", type=float, default=60.0,
+    submit.add_argument("--grace-s", type=_finite, default=60.0,
                         help="seconds a stopped script gets to exit before SIGKILL (default 60)")
     submit.add_argument("--forward-signal", default="SIGTERM",
                         help="signal sent to the script's process group when the task must stop (default SIGTERM)")
@@ -96,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--show", type=int, default=None, metavar="N",
                       help="print the first N trials, as --dry-run does (default 3 with --dry-run)")
     flow.add_argument("--wait", action="store_true", help="wait until every trial has ended")
-    flow.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks with --wait")
+    flow.add_argument("--poll-s", type=_positive, default=2.0, help="seconds between checks with --wait")
     flow.add_argument("--resume", action="store_true",
                       help="submit the arrays of the experiment that a failed sbatch left out")
     flow.add_argument("--pending-only", action="store_true",
@@ -108,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--watch", action="store_true", help="print the counts again every --interval-s "
                                                              "seconds until every trial has ended")
-    status.add_argument("--interval-s", type=float, default=10.0,
+    status.add_argument("--interval-s", type=_positive, default=10.0,
                         help="seconds between rounds of --watch and between scheduler queries (default 10)")
 
     collect = commands.add_parser("collect", parents=[common], help="gather and export results")
@@ -149,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="requeue this trial, whatever its status (repeatable)")
     requeue.add_argument("--dry-run", action="store_true", help="list the trials, submit nothing")
     requeue.add_argument("--wait", action="store_true", help="wait until every requeued trial has ended")
-    requeue.add_argument("--poll-s", type=float, default=2.0, help="seconds between checks with --wait")
+    requeue.add_argument("--poll-s", type=_positive, default=2.0, help="seconds between checks with --wait")
     _add_scheduler_options(requeue.add_argument_group("scheduler overrides"), with_defaults=False)
 
     report = commands.add_parser("report", parents=[common], help="write a static HTML report of an experiment")
@@ -179,7 +197,7 @@ def _add_scheduler_options(group: Any, with_defaults: bool) -> None:
     group.add_argument("--partition")
     group.add_argument("--cpus-per-task", type=int)
     group.add_argument("--gpus-per-task", type=int)
-    group.add_argument("--mem-gb", type=float, help="memory per task, in GB")
+    group.add_argument("--mem-gb", type=_finite, help="memory per task, in GB")
     group.add_argument("--account")
     group.add_argument("--qos")
     group.add_argument("--constraint")
@@ -211,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         arguments, extra = build_parser().parse_known_args(argv)
         if extra and arguments.command != "insert":
-            raise UsageError(f"hpcsweep: unrecognized arguments: {' '.join(extra)}; see 'hpcsweep --help'")
+            hint = ("; write the command after '--', as in: hpcsweep submit -n NAME -- python train.py"
+                    if arguments.command == "submit" else f"; see 'hpcsweep {arguments.command} --help'")
+            raise UsageError(f"hpcsweep {arguments.command}: unrecognized arguments: {' '.join(extra)}{hint}")
         arguments.extra = extra
         arguments.root = getattr(arguments, "root", None)
         _configure_logging(getattr(arguments, "verbose", 0), getattr(arguments, "quiet", False))
@@ -230,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        # A file-system failure that no command anticipated: one line, not a traceback.
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"Error: {err.strerror or err}{where}; check the path and its permissions", file=sys.stderr)
+        return EXIT_FAILURE
     except BrokenPipeError:
         # The reader of stdout went away (| head): not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcsweep.collect import export_rows, format_rows, merge_and_save
-from hpcsweep.errors import EXIT_OK, StoreError, UsageError
+from hpcsweep.errors import EXIT_FAILURE, EXIT_OK, StoreError, UsageError
 from hpcsweep.store import Store
 
 logger = logging.getLogger(__name__)
@@ -80,8 +80,20 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
 
     key = plan.experiment["key"]
     experiment_dir = store.root / key
-    experiment_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        experiment_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--root {store.root}: cannot create {experiment_dir} ({err.strerror}); "
+                         f"choose a writable folder") from err
     with WriterLock(experiment_dir):
+        # Plan again under the lock: another submit of the same name may have written meanwhile.
+        plan = plan_submission(store, request)
+        if plan.experiment["key"] != key:
+            raise UsageError(f"experiment {arguments.name!r} changed while this submit was planning; run it again")
+        if not plan.new_trials and not unsubmitted_trials(plan.existing_trials):
+            print(f"experiment {arguments.name!r} already has {len(plan.existing_trials)} trials; "
+                  f"nothing to submit", file=sys.stderr)
+            return EXIT_OK
         batch = record_plan(store, plan)
         assert batch is not None
         jobs = submit_batch(experiment_dir, key, batch, options, lambda b: store.save_batch(key, b))
@@ -97,8 +109,20 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
         from hpcsweep.monitor import wait_for_trials
 
         counts = wait_for_trials(store, key, {t["id"] for t in batch["trials"]}, jobs, arguments.poll_s)
-        summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
-        print(f"all trials ended: {summary}", file=sys.stderr)
+        return _report_wait(key, counts)
+    return EXIT_OK
+
+
+def _report_wait(key: str, counts: dict[str, int]) -> int:
+    """Print the counts after --wait; return 1 if some trials never ended because their jobs did."""
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    unfinished = counts.get("new", 0) + counts.get("running", 0)
+    if unfinished:
+        print(f"Error: the jobs ended but {unfinished} trials did not ({summary}); see "
+              f"'hpcsweep status -n {key} --all', then 'hpcsweep requeue -n {key} --status new,lost'",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"all trials ended: {summary}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -151,8 +175,7 @@ def _submit_pending(store: Store, arguments: argparse.Namespace) -> int:
         from hpcsweep.monitor import wait_for_trials
 
         counts = wait_for_trials(store, key, {t["id"] for t in batch["trials"]}, jobs, arguments.poll_s)
-        summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
-        print(f"all trials ended: {summary}", file=sys.stderr)
+        return _report_wait(key, counts)
     return EXIT_OK
 
 
@@ -324,6 +347,5 @@ def run_requeue(arguments: argparse.Namespace, command: list[str]) -> int:
 
         counts = wait_for_trials(store, arguments.name, {t["id"] for t in result.chosen}, result.jobs,
                                  arguments.poll_s)
-        summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
-        print(f"all requeued trials ended: {summary}", file=sys.stderr)
+        return _report_wait(arguments.name, counts)
     return EXIT_OK

@@ -259,7 +259,8 @@ class TrialRunner:
         from hpcsweep.versioning import code_differs, describe_vcs
 
         script = self.experiment.get("script")
-        current = read_vcs_state(Path(script) if script else Path(self.experiment["submit_dir"]))
+        current = read_vcs_state(Path(script) if script else Path(self.experiment["submit_dir"]),
+                                 ignore=[self.experiment_dir.parent])
         attempt["vcs"] = {key: current.get(key) for key in ("commit", "branch", "dirty", "diff_sha256")}
         attempt["code_changed"] = code_differs(submitted, current)
         if not attempt["code_changed"]:

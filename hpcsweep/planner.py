@@ -10,6 +10,7 @@ parser state are on disk before the first ``sbatch``.
 from __future__ import annotations
 
 import getpass
+import math
 import secrets
 import logging
 import os
@@ -32,6 +33,8 @@ from hpcsweep.trials import new_trial
 from hpcsweep.versioning import choose_target, differences
 
 CODE_CHANGE_MODES = ("warn", "fail", "ignore")
+# Planning a million trials takes a few seconds and a few hundred MB; more is a typo.
+MAX_TRIALS = 1_000_000
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +91,15 @@ def _check_request(request: SubmitRequest) -> None:
         raise UsageError(f"--max-trials {request.max_trials}: must be at least 1")
     if not 1 <= request.interrupt_code <= 255:
         raise UsageError(f"--interrupt-code {request.interrupt_code}: must be an exit status from 1 to 255")
-    if request.heartbeat_s <= 0:
-        raise UsageError(f"--heartbeat-s {request.heartbeat_s}: must be above 0")
-    if request.grace_s < 0:
-        raise UsageError(f"--grace-s {request.grace_s}: must be 0 or more")
+    if not math.isfinite(request.heartbeat_s) or request.heartbeat_s <= 0:
+        raise UsageError(f"--heartbeat-s {request.heartbeat_s}: must be a number of seconds above 0")
+    if not math.isfinite(request.grace_s) or request.grace_s < 0:
+        raise UsageError(f"--grace-s {request.grace_s}: must be a number of seconds, 0 or more")
+    if request.max_trials > MAX_TRIALS:
+        raise UsageError(f"--max-trials {request.max_trials}: at most {MAX_TRIALS:,} trials per submission; "
+                         f"submit the sweep in parts with a rising --max-trials")
+    if not math.isfinite(request.snapshot_limit_mb) or request.snapshot_limit_mb <= 0:
+        raise UsageError(f"--snapshot-limit-mb {request.snapshot_limit_mb}: must be a number above 0")
     if request.grace_s > request.executor.signal_delay_s:
         raise UsageError(
             f"--grace-s {request.grace_s:g} is longer than --signal-delay-s {request.executor.signal_delay_s}: "
@@ -118,7 +126,7 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     from hpcsweep.vcs import read_vcs_state
 
     script = command.script_path()
-    vcs = read_vcs_state(Path(script) if script and os.path.isabs(script) else request.cwd)
+    vcs = read_vcs_state(Path(script) if script and os.path.isabs(script) else request.cwd, ignore=[store.root])
     snapshot = plan_snapshot(vcs, request.snapshot_limit_mb) if request.snapshot_code else None
 
     latest_key = store.resolve(request.name)
@@ -211,6 +219,8 @@ def record_plan(store: Store, plan: Plan, include_unsubmitted: bool = True) -> d
     """
     key = plan.experiment["key"]
     experiment_dir = store.root / key
+    if plan.is_new_experiment:
+        _remove_debris(experiment_dir)
     for sub in ("trials", "attempts", "batches"):
         (experiment_dir / sub).mkdir(parents=True, exist_ok=True)
     if plan.snapshot is not None:
@@ -231,3 +241,15 @@ def record_plan(store: Store, plan: Plan, include_unsubmitted: bool = True) -> d
     store.save_experiment(plan.experiment)
     plan.batch = batch
     return batch
+
+
+def _remove_debris(experiment_dir: Path) -> None:
+    """Remove what a submit that failed before writing experiment.json left behind.
+
+    Without experiment.json the experiment does not exist, so its batches and trial
+    tables are debris that ``submit --resume`` must never pick up.
+    """
+    for pattern in ("batches/*.json", "trials.json", "summary.json", "claims/*/*"):
+        for path in experiment_dir.glob(pattern):
+            logger.info("removing %s, left by a submit that failed", path)
+            path.unlink(missing_ok=True)

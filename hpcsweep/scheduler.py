@@ -27,12 +27,30 @@ def running_tasks(array_ids: Iterable[str], timeout_s: float = 30.0) -> set[str]
     One ``squeue`` call covers every array id; raises :class:`SchedulerUnavailable`
     if ``squeue`` is missing or fails.
     """
+    return _squeue(array_ids, ["-t", "RUNNING,COMPLETING"], timeout_s)
+
+
+def queued_tasks(array_ids: Iterable[str], timeout_s: float = 30.0) -> set[str]:
+    """Return the ids of tasks that Slurm still has, pending or running, in one ``squeue`` call."""
+    return _squeue(array_ids, [], timeout_s)
+
+
+def local_job_alive(pid: int) -> bool:
+    """Return True if ``pid`` is still a job started by submitit's local executor, not a reused pid."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"submitit" in handle.read()
+    except OSError:
+        return False
+
+
+def _squeue(array_ids: Iterable[str], states: list[str], timeout_s: float) -> set[str]:
     ids = sorted({str(array_id) for array_id in array_ids if array_id})
     if not ids:
         return set()
     if shutil.which("squeue") is None:
         raise SchedulerUnavailable("squeue is not on PATH")
-    command = ["squeue", "-h", "-r", "-t", "RUNNING,COMPLETING", "-o", "%i", "-j", ",".join(ids)]
+    command = ["squeue", "-h", "-r", *states, "-o", "%i", "-j", ",".join(ids)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     except (OSError, subprocess.SubprocessError) as err:

@@ -61,8 +61,15 @@ class ExecutorOptions:
         for label, value in (("--cpus-per-task", self.cpus_per_task), ("--gpus-per-task", self.gpus_per_task)):
             if value is not None and value < 0:
                 raise UsageError(f"{label} {value}: must be 0 or more")
-        if self.mem_gb is not None and self.mem_gb <= 0:
-            raise UsageError(f"--mem-gb {self.mem_gb}: must be above 0")
+        if self.mem_gb is not None and not (math.isfinite(self.mem_gb) and self.mem_gb > 0):
+            raise UsageError(f"--mem-gb {self.mem_gb}: must be a number of GB above 0")
+        if self.signal_delay_s < 0:
+            raise UsageError(f"--signal-delay-s {self.signal_delay_s}: must be 0 or more")
+        if self.executor == "slurm":
+            missing = [tool for tool in ("sbatch", "srun", "scontrol") if shutil.which(tool) is None]
+            if missing:
+                raise UsageError(f"--executor slurm: {', '.join(missing)} not found on PATH; load Slurm's "
+                                 f"module or use --executor local")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -161,6 +161,11 @@ def _find_yaml_slots(text: str, path: Path, option: str) -> list[Slot]:
             expression = _expression(node.value)
             if expression is None:
                 return
+            if node.style in ("|", ">"):
+                raise TemplateError(
+                    f"{option} {path}: the prior at {name or '/'} is a block scalar ({node.style}); "
+                    f"write it on one line in quotes, as 'orion~{expression.strip()}'"
+                )
             # An alias or merge key reaches the same node again, but the copy can
             # replace its text only once.
             if id(node) in names_by_node:

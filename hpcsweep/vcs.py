@@ -1,7 +1,8 @@
 """The version-control state of the script's repository, read with gitpython.
 
-Read at submission only: ``status`` and ``collect`` never import this module,
-because gitpython and ``git status`` on a large repository cost time.
+Read at submission and by each trial when it starts (to detect code changes);
+``status`` and ``collect`` never import this module, because gitpython and
+``git status`` on a large repository cost time.
 """
 
 from __future__ import annotations
@@ -14,8 +15,23 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-def read_vcs_state(path: Path) -> dict[str, Any]:
+def _without(names: list[str], root: Any, ignore: list[Path]) -> list[str]:
+    if not ignore or root is None:
+        return names
+    prefixes = []
+    for folder in ignore:
+        try:
+            prefixes.append(str(Path(folder).resolve().relative_to(Path(root).resolve())) + "/")
+        except ValueError:
+            continue  # that folder is outside the repository
+    return [name for name in names if not any(name.startswith(prefix) for prefix in prefixes)]
+
+
+def read_vcs_state(path: Path, ignore: list[Path] | None = None) -> dict[str, Any]:
     """Return the git state of the repository that contains ``path``.
+
+    Untracked files under the folders in ``ignore`` (the store's root, whose trial
+    folders change all the time) do not count as changes.
 
     Keys: ``type`` ("git" or None), ``root``, ``commit`` (full hash), ``branch``
     (None when HEAD is detached), ``detached``, ``dirty``, and ``diff_sha256``, a
@@ -45,7 +61,7 @@ def read_vcs_state(path: Path) -> dict[str, Any]:
         branch = None if detached else repo.active_branch.name
         try:
             diff = repo.git.diff("HEAD", "--binary") if commit else ""
-            untracked = repo.untracked_files
+            untracked = _without(repo.untracked_files, repo.working_tree_dir, ignore or [])
         except git.GitCommandError as err:
             logger.warning("git diff failed in %s: %s", repo.working_tree_dir, err)
             diff, untracked = "", []

@@ -151,3 +151,33 @@ def test_submit_rejects_bad_requeue_options(cli, script) -> None:
         assert words in result.stderr, (options, result.stderr)
         assert result.stderr.count("\n") == 1
         assert not (cli.root / "opts").exists()
+
+
+def test_cancelled_sweep_can_be_requeued(cli, script) -> None:
+    path = script("""
+        import sys, time
+        from hpcsweep.client import report_objective
+        if sys.argv[4] == "1":
+            time.sleep(600)
+        report_objective(float(sys.argv[2]))
+    """)
+    submitted = cli("submit", "-n", "stop", "--executor", "local", "--max-trials", "6", "--parallelism", "1",
+                    "--grace-s", "1", "--", "python", str(path), "--x~uniform(0, 1)", "--slow", "1")
+    assert submitted.exit_code == 0, submitted.stderr
+    store = Store(cli.root)
+    wait_for(lambda: any(t["status"] == "running" for t in store.load_trials("stop", 60)[0]))
+    assert cli("cancel", "-n", "stop").exit_code == 0
+    wait_for(lambda: not any(t["status"] == "running" for t in store.load_trials("stop", 60)[0]))
+    rows = rows_by_id(cli, "stop")
+    statuses = sorted(row["status"] for row in rows.values())
+    assert statuses.count("new") == 5
+    assert statuses.count("interrupted") == 1
+    [stopped] = [row for row in rows.values() if row["status"] == "interrupted"]
+    assert stopped["reason"].startswith("cancelled")
+
+    # The lane that would have run the five new trials is gone, so they can be requeued.
+    time.sleep(1)
+    dry = cli("requeue", "-n", "stop", "--status", "new", "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "5 trials would be requeued" in dry.stderr
+    assert dry.stderr.count("skipped") == 0

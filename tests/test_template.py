@@ -312,3 +312,11 @@ def test_whole_document_prior(tmp_path: Path, name: str, text: str) -> None:
 def test_key_with_slash(tmp_path: Path, name: str, text: str) -> None:
     with pytest.raises(TemplateError, match="contains '/'"):
         load_template(write(tmp_path, name, text), "--config")
+
+
+@pytest.mark.parametrize("style", [">", "|"])
+def test_block_scalar_prior_rejected(tmp_path: Path, style: str) -> None:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(f"a: {style}\n  orion~uniform(0, 1)\nb: 2\n")
+    with pytest.raises(TemplateError, match="block scalar"):
+        load_template(path, "--config")

@@ -292,3 +292,18 @@ def test_versioning_bad_input(cli, tmp_path: Path) -> None:
         assert result.stderr.count("\n") == 1, result.stderr
     assert sorted(p.name for p in cli.root.iterdir()) == before
     assert len(collect(cli, "base")) == 2
+
+
+def test_store_inside_repository_is_not_a_change(cli, tmp_path: Path) -> None:
+    # The store root (tmp_path/runs) lies inside the repository and is not ignored by git.
+    repo = git.Repo.init(tmp_path)
+    (tmp_path / "train.py").write_text(SCRIPT)
+    repo.index.add(["train.py"])
+    repo.index.commit("Add the training script", author=ACTOR, committer=ACTOR)
+    assert submit(cli, "inside", tmp_path / "train.py").exit_code == 0
+    rows = collect(cli, "inside")
+    assert [row["code_changed"] for row in rows] == [False, False]
+    assert info(cli, "inside")["vcs"]["dirty"] is False
+    again = submit(cli, "inside", tmp_path / "train.py", "--max-trials", "3")
+    assert again.exit_code == 0, again.stderr
+    assert len(collect(cli, "inside")) == 3
