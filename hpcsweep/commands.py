@@ -225,8 +225,6 @@ def run_status(arguments: argparse.Namespace, command: list[str]) -> int:
         print(f"no experiment under {store.root}", file=sys.stderr)
         return EXIT_OK
     if arguments.watch:
-        if arguments.interval_s <= 0:
-            raise UsageError(f"--interval-s {arguments.interval_s}: must be above 0")
         watch(store, names, arguments.all, arguments.interval_s)
         return EXIT_OK
     report = build_report(store, names, arguments.all, Backoff(arguments.interval_s))

@@ -118,4 +118,4 @@ def test_status_bad_interval(cli, tmp_path: Path) -> None:
     make_running_experiment(cli.root, tmp_path)
     result = cli("status", "-n", "watched", "--watch", "--interval-s", "0")
     assert result.exit_code == 2
-    assert "--interval-s 0" in result.stderr
+    assert "--interval-s: expected a number above 0, got '0'" in result.stderr
