@@ -53,6 +53,23 @@ def _positive(text: str) -> float:
     return value
 
 
+DESCRIPTIONS = {
+    "status": "Print the counts of trials by status, from the store; with --all, one line per trial. "
+              "Trials whose heartbeat is late are checked with one squeue call.",
+    "collect": "Merge the results that array tasks wrote into the trial table and export every trial, "
+               "best objective first. Makes no scheduler call.",
+    "list": "List the experiments under the root, versions and branches indented under their parent.",
+    "info": "Print an experiment's metadata, git state, search space, algorithm, scheduler options, "
+            "counts by status and best trial.",
+    "cancel": "Cancel the experiment's Slurm arrays (scancel) or stop its local jobs. Running trials "
+              "are recorded as interrupted; trials that never started stay new and can be requeued.",
+    "report": "Write a static HTML report that opens from file:// with no server; --serve serves it "
+              "on 127.0.0.1 for port forwarding.",
+    "unlock": "Remove the writer lock of an experiment, left by a process that died while writing.",
+}
+NAME_HELP = "experiment name; its latest version, or NAME@vN for version N"
+
+
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS keeps a subcommand from resetting what was given before it (hpcsweep --root X status).
     common = _Parser(add_help=False)
@@ -114,14 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--show", type=int, default=None, metavar="N",
                       help="print the first N trials, as --dry-run does (default 3 with --dry-run)")
     flow.add_argument("--wait", action="store_true", help="wait until every trial has ended")
-    flow.add_argument("--poll-s", type=_positive, default=2.0, help="seconds between checks with --wait")
+    flow.add_argument("--poll-s", type=_positive, default=2.0, help="seconds between checks with --wait (default 2)")
     flow.add_argument("--resume", action="store_true",
                       help="submit the arrays of the experiment that a failed sbatch left out")
     flow.add_argument("--pending-only", action="store_true",
                       help="submit only the trials never submitted, such as those added by insert")
 
     status = commands.add_parser("status", parents=[common], help="counts of trials by status")
-    status.add_argument("-n", "--name", help="experiment (default: every experiment)")
+    status.add_argument("-n", "--name", help="experiment (default: every experiment); NAME@vN for an older version")
     status.add_argument("--all", action="store_true", help="one line per trial")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--watch", action="store_true", help="print the counts again every --interval-s "
@@ -130,20 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between rounds of --watch and between scheduler queries (default 10)")
 
     collect = commands.add_parser("collect", parents=[common], help="gather and export results")
-    collect.add_argument("-n", "--name", required=True)
-    collect.add_argument("--format", default="table", help="table (default), csv or json")
+    collect.add_argument("-n", "--name", required=True, help=NAME_HELP)
+    collect.add_argument("--format", default="table", choices=["table", "csv", "json"],
+                         help="table (default), csv or json")
     collect.add_argument("--output", help="write to this file instead of stdout")
-    collect.add_argument("--lists", default="json",
+    collect.add_argument("--lists", default="json", choices=["json", "tokens"],
                          help="list-valued parameters in CSV: json (one cell, default) or tokens (a column each)")
 
     commands.add_parser("list", parents=[common], help="list experiments")
 
     info = commands.add_parser("info", parents=[common], help="describe an experiment")
-    info.add_argument("-n", "--name", required=True)
+    info.add_argument("-n", "--name", required=True, help=NAME_HELP)
     info.add_argument("--json", action="store_true", help="print JSON")
 
     cancel = commands.add_parser("cancel", parents=[common], help="cancel the jobs of an experiment")
-    cancel.add_argument("-n", "--name", required=True)
+    cancel.add_argument("-n", "--name", required=True, help=NAME_HELP)
 
     insert = commands.add_parser(
         "insert", parents=[common], help="add trials with given parameter values",
@@ -152,14 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "(values are read as YAML: 64 is an integer, [4, 8] a list). "
                     "submit --pending-only, or the next submit, runs it.",
     )
-    insert.add_argument("-n", "--name", required=True)
+    insert.add_argument("-n", "--name", required=True, help=NAME_HELP)
 
     requeue = commands.add_parser(
         "requeue", parents=[common], help="submit interrupted, lost or chosen trials again",
         description="Submit the chosen trials again as a new array, with the experiment's "
                     "scheduler options unless overridden. Trials already pending or running are skipped.",
     )
-    requeue.add_argument("-n", "--name", required=True)
+    requeue.add_argument("-n", "--name", required=True, help=NAME_HELP)
     requeue.add_argument("--status", default="interrupted,lost",
                          help="statuses to requeue, comma-separated: new, interrupted, lost, broken "
                               "(default interrupted,lost)")
@@ -167,17 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="requeue this trial, whatever its status (repeatable)")
     requeue.add_argument("--dry-run", action="store_true", help="list the trials, submit nothing")
     requeue.add_argument("--wait", action="store_true", help="wait until every requeued trial has ended")
-    requeue.add_argument("--poll-s", type=_positive, default=2.0, help="seconds between checks with --wait")
+    requeue.add_argument("--poll-s", type=_positive, default=2.0, help="seconds between checks with --wait (default 2)")
     _add_scheduler_options(requeue.add_argument_group("scheduler overrides"), with_defaults=False)
 
     report = commands.add_parser("report", parents=[common], help="write a static HTML report of an experiment")
-    report.add_argument("-n", "--name", required=True)
+    report.add_argument("-n", "--name", required=True, help=NAME_HELP)
     report.add_argument("--output", help="report folder (default: <root>/<experiment>/report/)")
     report.add_argument("--serve", action="store_true", help="serve the folder on 127.0.0.1 after writing it")
     report.add_argument("--port", type=int, default=8000, help="port of --serve (default 8000)")
 
     unlock = commands.add_parser("unlock", parents=[common], help="remove a stale writer lock")
-    unlock.add_argument("-n", "--name", required=True)
+    unlock.add_argument("-n", "--name", required=True, help=NAME_HELP)
+    for name, subparser in commands.choices.items():
+        subparser.description = subparser.description or DESCRIPTIONS.get(name)
     return parser
 
 
@@ -188,25 +208,28 @@ def _add_scheduler_options(group: Any, with_defaults: bool) -> None:
     def default(value: Any) -> Any:
         return value if with_defaults else None
 
+    def unit(text: str, value: Any) -> str:
+        return f"{text} (default {value})" if with_defaults else f"{text} (default: the experiment's)"
+
     group.add_argument("--executor", choices=["slurm", "local"], default=None,
-                       help="slurm if sbatch is on PATH, else local")
+                       help=unit("where trials run", "slurm if sbatch is on PATH, else local"))
     group.add_argument("--parallelism", "--throttle", type=int, default=default(16),
-                       help="trials running at once, over all arrays (default 16)")
+                       help=unit("trials running at once, over all arrays", 16))
     group.add_argument("--time", type=int, default=default(60), dest="time_min",
-                       help="time limit of each trial, in minutes (default 60)")
-    group.add_argument("--partition")
-    group.add_argument("--cpus-per-task", type=int)
-    group.add_argument("--gpus-per-task", type=int)
-    group.add_argument("--mem-gb", type=_finite, help="memory per task, in GB")
-    group.add_argument("--account")
-    group.add_argument("--qos")
-    group.add_argument("--constraint")
+                       help=unit("time limit of each trial, in minutes", 60))
+    group.add_argument("--partition", help="Slurm partition")
+    group.add_argument("--cpus-per-task", type=int, help="CPUs of each array task")
+    group.add_argument("--gpus-per-task", type=int, help="GPUs of each array task")
+    group.add_argument("--mem-gb", type=_finite, help="memory of each array task, in GB")
+    group.add_argument("--account", help="Slurm account to charge")
+    group.add_argument("--qos", help="Slurm quality of service")
+    group.add_argument("--constraint", help="Slurm node features required")
     group.add_argument("--slurm-setup", action="append", default=default([]), metavar="LINE",
                        help="shell line run before each task, e.g. 'module load cuda' (repeatable)")
     group.add_argument("--slurm-arg", action="append", default=default([]), type=_key_value, metavar="KEY=VALUE",
                        help="any other sbatch option, e.g. mail-type=END (repeatable)")
     group.add_argument("--signal-delay-s", type=int, default=default(90),
-                       help="seconds before the time limit at which Slurm warns the task (default 90)")
+                       help=unit("seconds before the time limit at which Slurm warns the task", 90))
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from hpcsweep.errors import UsageError
 from hpcsweep.store import Store
 from hpcsweep.trials import sort_key
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("table", "csv", "json")
 LIST_FORMATS = ("tokens", "json")
@@ -26,6 +30,12 @@ def merge_and_save(store: Store, name: str) -> tuple[dict[str, Any], list[dict[s
     """Merge every attempt into its trial, save the trial table, and return both."""
     experiment = store.load_experiment(name)
     heartbeat_s = float(experiment["settings"].get("heartbeat_s", 60))
+    if not os.access(store.experiment_dir(name), os.W_OK):
+        # A teammate with read access may still export: merge in memory, save nothing.
+        logger.warning("cannot write to %s; results are merged for this export but not saved",
+                       store.experiment_dir(name))
+        trials, _ = store.load_trials(name, heartbeat_s)
+        return experiment, trials
     with store.lock(name):
         trials, files = store.load_trials(name, heartbeat_s)
         store.save_trials(name, trials, files)

@@ -66,6 +66,7 @@ class WriterLock:
         deadline = time.monotonic() + self.timeout_s
         record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
         delay_s = 0.01
+        announced = False
         while True:
             try:
                 self._create(record)
@@ -75,8 +76,12 @@ class WriterLock:
                 if time.monotonic() >= deadline:
                     raise LockError(
                         f"{self.path} is held by {self.describe_holder()}; wait for that command to "
-                        f"finish, or run 'hpcsweep unlock' if it is gone"
+                        f"finish, or run 'hpcsweep unlock -n {self.path.parent.name}' if it is gone"
                     ) from None
+                if not announced and time.monotonic() > deadline - self.timeout_s + 1:
+                    logger.warning("waiting up to %.0f s for the writer lock held by %s",
+                                   self.timeout_s, self.describe_holder())
+                    announced = True
                 time.sleep(delay_s)
                 delay_s = min(delay_s * 2, 0.5)
                 continue

@@ -20,6 +20,9 @@ from hpcsweep.errors import PriorError
 Value = Any  # a JSON value: int, float, str, bool, None or a list of them
 
 PRIOR_NAMES = ("uniform", "loguniform", "normal", "choices", "fidelity")
+# Each value of a shaped prior is one token of the command line, which Linux
+# limits to about 2 MB in all.
+MAX_SHAPE = 10_000
 
 
 def _is_number(value: object) -> bool:
@@ -358,6 +361,10 @@ def parse_prior(expression: str, label: str = "prior") -> Prior:
         isinstance(arg, ast.Starred) for arg in call.args
     ):
         raise PriorError(f"{label}: prior {expression!r} may not use * or ** arguments")
+    if len(kwargs) < len(call.keywords):
+        names = [kw.arg for kw in call.keywords]
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise PriorError(f"{label}: prior {expression!r} gives {repeated}= twice; keep one")
 
     return builder(f"{label}: {name}", args, kwargs)
 
@@ -393,6 +400,9 @@ def _shape(name: str, bound: dict[str, Any]) -> int | None:
         shape = shape[0]
     if not isinstance(shape, int) or isinstance(shape, bool) or shape < 1:
         raise PriorError(f"{name}: shape must be a positive integer, got {shape!r}")
+    if shape > MAX_SHAPE:
+        raise PriorError(f"{name}: shape {shape} is above {MAX_SHAPE}; so many values would not fit "
+                         f"on a command line, so write them to a file instead")
     return shape
 
 

@@ -216,11 +216,11 @@ def plotly_js_path() -> Path:
     """Return the plotly.min.js file of the installed Python ``plotly`` package."""
     spec = importlib.util.find_spec("plotly")
     if spec is None or not spec.submodule_search_locations:
-        raise UsageError("the report needs plotly.js from the Python package plotly; "
+        raise HpcsweepError("the report needs plotly.js from the Python package plotly; "
                          "install it with: pip install 'hpcsweep[report]'")
     path = Path(list(spec.submodule_search_locations)[0]) / "package_data" / PLOTLY_FILE
     if not path.is_file():
-        raise UsageError(f"plotly.js is missing from the plotly package ({path} not found); "
+        raise HpcsweepError(f"plotly.js is missing from the plotly package ({path} not found); "
                          f"reinstall it with: pip install --force-reinstall plotly")
     return path
 

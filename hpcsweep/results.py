@@ -47,7 +47,7 @@ def _finite_objective(value: Any, where: str) -> float:
     try:
         objective = float(value)
     except OverflowError:  # an integer too large for a float
-        raise InvalidResultsError(f"the objective {where} is {value!r}, too large for a float") from None
+        raise InvalidResultsError(f"the objective {where} is an integer too large for a float") from None
     if not math.isfinite(objective):
         raise InvalidResultsError(f"the objective {where} is {value!r}, not a finite number")
     return objective
@@ -86,7 +86,21 @@ def parse_results(data: Any) -> TrialResults:
     raise InvalidResultsError(f"the results file holds a {type(data).__name__}, not a list or a mapping")
 
 
+# Results travel into the trial table, collect and the report: a few numbers are
+# expected, so a file this large is a mistake (a dumped array, say), not results.
+MAX_RESULTS_BYTES = 1_000_000
+
+
 def read_results(path: Path) -> TrialResults:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InvalidResultsError(f"the script wrote no results file ({path.name})") from None
+    if size > MAX_RESULTS_BYTES:
+        raise InvalidResultsError(
+            f"the results file has {size:,} bytes, above the limit of {MAX_RESULTS_BYTES:,}; "
+            f"report a few numbers and save large outputs to other files"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -97,7 +111,7 @@ def read_results(path: Path) -> TrialResults:
         raise InvalidResultsError("the results file is empty")
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as err:
+    except ValueError as err:  # invalid JSON, or an integer with too many digits for Python
         raise InvalidResultsError(f"the results file is not valid JSON ({err})") from None
     except RecursionError:
         raise InvalidResultsError("the results file nests lists or mappings too deeply") from None

@@ -46,8 +46,8 @@ def build_report(
         try:
             running = running_tasks(arrays)
         except SchedulerUnavailable as err:
-            delay_s = backoff.record(ok=False)
-            logger.warning("%s; lost trials are judged by heartbeat alone (next try in %.0f s)", err, delay_s)
+            backoff.record(ok=False)
+            logger.warning("%s; trials with a late heartbeat are counted as lost", err)
         else:
             backoff.record(ok=True)
             for _, _, trials in views:
@@ -92,6 +92,9 @@ def watch(store: Store, names: list[str], with_trials: bool, interval_s: float, 
         sys.stdout.write(f"--- {stamp}\n{format_report(report)}")
         sys.stdout.flush()
         rounds += 1
-        if all(entry["ended"] for entry in report) or (max_rounds is not None and rounds >= max_rounds):
+        # Trials judged lost while squeue failed may still run: keep watching until it answers.
+        settled = backoff.failures == 0
+        if (settled and all(entry["ended"] for entry in report)) or (
+                max_rounds is not None and rounds >= max_rounds):
             return
         time.sleep(interval_s)
