@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--format", default="table", choices=["table", "csv", "json"],
                          help="table (default), csv or json")
     collect.add_argument("--output", help="write to this file instead of stdout")
+    collect.add_argument("--rebuild", action="store_true",
+                         help="rebuild a damaged trial table from the batch and attempt files first")
     collect.add_argument("--lists", default="json", choices=["json", "tokens"],
                          help="list-valued parameters in CSV: json (one cell, default) or tokens (a column each)")
 

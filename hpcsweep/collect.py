@@ -26,9 +26,17 @@ FORMATS = ("table", "csv", "json")
 LIST_FORMATS = ("tokens", "json")
 
 
-def merge_and_save(store: Store, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Merge every attempt into its trial, save the trial table, and return both."""
+def merge_and_save(store: Store, name: str, rebuild: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Merge every attempt into its trial, save the trial table, and return both.
+
+    With ``rebuild``, first rebuild the trial table from the batch files, as after
+    damage to trials.json.
+    """
     experiment = store.load_experiment(name)
+    if rebuild:
+        with store.lock(name):
+            count = store.rebuild_trials(name, experiment["id"])
+        logger.warning("rebuilt the trial table of %s from its batches: %d trials", name, count)
     heartbeat_s = float(experiment["settings"].get("heartbeat_s", 60))
     if not os.access(store.experiment_dir(name), os.W_OK):
         # A teammate with read access may still export: merge in memory, save nothing.

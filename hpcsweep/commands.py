@@ -227,6 +227,8 @@ def run_status(arguments: argparse.Namespace, command: list[str]) -> int:
     if arguments.watch:
         watch(store, names, arguments.all, arguments.interval_s)
         return EXIT_OK
+    if not arguments.name:
+        names = _readable(store, names)
     report = build_report(store, names, arguments.all, Backoff(arguments.interval_s))
     if arguments.json:
         _out(json.dumps(report if not arguments.name else report[0], indent=2) + "\n")
@@ -235,12 +237,27 @@ def run_status(arguments: argparse.Namespace, command: list[str]) -> int:
     return EXIT_OK
 
 
+def _readable(store: Store, keys: list[str]) -> list[str]:
+    """Return the keys whose files load; warn about the others, so one damaged experiment
+    does not hide the rest."""
+    readable = []
+    for key in keys:
+        try:
+            store.load_experiment(key)
+            store.load_saved_trials(key, summary=True)
+        except StoreError as err:
+            logger.warning("skipping %s: %s", key, err)
+            continue
+        readable.append(key)
+    return readable
+
+
 # --------------------------------------------------------------------- collect
 
 
 def run_collect(arguments: argparse.Namespace, command: list[str]) -> int:
     store = _store(arguments)
-    experiment, trials = merge_and_save(store, arguments.name)
+    experiment, trials = merge_and_save(store, arguments.name, arguments.rebuild)
     text = format_rows(experiment, export_rows(experiment, trials), arguments.format, arguments.lists)
     if arguments.output:
         from hpcsweep.atomic import write_text_atomic

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from typing import Any
 
 from hpcsweep.collect import best_trial, load_view
 from hpcsweep.space import Space
+from hpcsweep.errors import StoreError
 from hpcsweep.store import Store
 from hpcsweep.trials import count_statuses
 from hpcsweep.versioning import describe_vcs
+
+logger = logging.getLogger(__name__)
 
 
 def format_time(value: float | None) -> str:
@@ -102,7 +106,12 @@ def _children(store: Store) -> list[dict[str, Any]]:
 
 def experiment_tree(store: Store) -> list[str]:
     """Return one line per experiment, each version and branch indented under its parent."""
-    experiments = {key: store.load_experiment(key) for key in store.list_experiments()}
+    experiments = {}
+    for key in store.list_experiments():
+        try:
+            experiments[key] = store.load_experiment(key)
+        except StoreError as err:
+            logger.warning("skipping %s: %s", key, err)
     children: dict[str | None, list[str]] = {}
     for key, experiment in experiments.items():
         parent = (experiment.get("parent") or {}).get("key")
@@ -112,8 +121,11 @@ def experiment_tree(store: Store) -> list[str]:
 
     def visit(key: str, depth: int) -> None:
         experiment = experiments[key]
-        trials, _ = store.load_saved_trials(key)
-        lines.append(f"{'  ' * depth}{key}  version {experiment['version']}, {len(trials)} trials, "
+        try:
+            count = str(len(store.load_saved_trials(key, summary=True)[0]))
+        except StoreError:
+            count = "unreadable"
+        lines.append(f"{'  ' * depth}{key}  version {experiment['version']}, {count} trials, "
                      f"submitted {format_time(experiment['submit_time'])}: {experiment['command_line']}")
         for child in sorted(children.get(key, [])):
             visit(child, depth + 1)

@@ -35,7 +35,7 @@ from tinydb.storages import Storage
 from hpcsweep.atomic import write_json_atomic
 from hpcsweep.errors import ExperimentNotFoundError, StoreError, UsageError
 from hpcsweep.lock import WriterLock
-from hpcsweep.trials import mark_lost, merge_attempts
+from hpcsweep.trials import mark_lost, merge_attempts, new_trial
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +218,10 @@ class Store:
         except FileNotFoundError:
             return [], {}
         except json.JSONDecodeError as err:
-            raise StoreError(f"{path} is not valid JSON ({err}); restore it from a backup") from err
+            raise StoreError(
+                f"{path} is not valid JSON ({err}); rebuild it from the batch and attempt files with "
+                f"'hpcsweep collect -n {name} --rebuild'"
+            ) from err
         documents = data.get("trials", {})
         trials = [documents[key] for key in sorted(documents, key=int)]
         meta = data.get("_meta", {}).get("1", {})
@@ -271,6 +274,25 @@ class Store:
                 trial = mark_lost(trial, heartbeat_s, now)
             result.append(trial)
         return result, current
+
+    def rebuild_trials(self, name: str, experiment_id: str) -> int:
+        """Rebuild the trial table from the batch files; return the number of trials.
+
+        The caller holds the writer lock.  Attempts are merged by the next read.
+        NOTE: trials added by ``insert`` and never submitted are in no batch, so
+        they are not recovered.
+        """
+        trials: dict[str, dict[str, Any]] = {}
+        for batch in self.list_batches(name):
+            for entry in batch["trials"]:
+                trial = trials.get(entry["id"])
+                if trial is None:
+                    trial = new_trial(experiment_id, entry["number"], entry["params"], entry["working_dir"])
+                    trials[entry["id"]] = trial
+                trial.update(batch=batch["id"], submitted_time=batch.get("created_time"))
+        ordered = sorted(trials.values(), key=lambda trial: trial["number"])
+        self.save_trials(name, ordered, {})
+        return len(ordered)
 
     # ---------------------------------------------------------------- batches
 

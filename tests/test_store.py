@@ -164,3 +164,32 @@ def test_killed_collect_leaves_store_whole(tmp_path: Path) -> None:
     # The next writer removes temporaries that a killed writer left behind.
     merge_and_save(store, "crash")
     assert [p.name for p in store.experiment_dir("crash").iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_damaged_trial_table_rebuilt(cli, tmp_path: Path) -> None:
+    store = make_experiment(cli.root, "damaged", 6, tmp_path)
+    make_experiment(cli.root, "healthy", 2, tmp_path)
+    trials, _ = store.load_saved_trials("damaged")
+    for trial in trials[:4]:
+        write_attempt(store, "damaged", trial, "completed", objective=float(trial["number"]))
+    (cli.root / "damaged" / "trials.json").write_text('{"trials": {"1": {"id"')
+    (cli.root / "damaged" / "summary.json").unlink()
+
+    listed = cli("list")
+    assert listed.exit_code == 0
+    assert "healthy" in listed.stdout
+    assert "damaged  version 1, unreadable trials" in listed.stdout
+    status = cli("status")
+    assert status.exit_code == 0
+    assert "healthy" in status.stdout
+    assert "skipping damaged" in status.stderr
+    broken = cli("collect", "-n", "damaged")
+    assert broken.exit_code == 1
+    assert "hpcsweep collect -n damaged --rebuild" in broken.stderr
+
+    rebuilt = cli("collect", "-n", "damaged", "--rebuild", "--format", "json")
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    rows = json.loads(rebuilt.stdout)
+    assert len(rows) == 6
+    assert sorted(row["objective"] for row in rows if row["objective"] is not None) == [0, 1, 2, 3]
+    assert {row["id"] for row in rows} == {trial["id"] for trial in trials}
