@@ -192,8 +192,20 @@ def submit_batch(
     for number, chunk in enumerate(batch["chunks"]):
         if chunk.get("job_id"):
             continue
+        array_name = f"{job_name}.{batch['id']}.{number}"
+        if chunk.get("attempted"):
+            # A submit killed while sbatch ran may have queued this array unrecorded.  Its
+            # tasks cannot run (submitit names their inputs after the job id that sbatch
+            # returns), so it is cancelled and the array submitted again.
+            existing = find_array_by_name(array_name)
+            if existing is not None:
+                logger.warning("cancelling job %s, queued for array %d of batch %s by a submit that "
+                               "was interrupted; submitting that array again", existing, number + 1, batch["id"])
+                subprocess.run(["scancel", existing], capture_output=True, timeout=60)
+        chunk["attempted"] = True
+        save_batch(batch)
         slurm = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
-        slurm.update_parameters(**_slurm_parameters(options, job_name))
+        slurm.update_parameters(**_slurm_parameters(options, array_name))
         slurm.update_parameters(array_parallelism=chunk["throttle"])
         count = chunk["stop"] - chunk["start"]
         positions = list(range(chunk["start"], chunk["stop"]))
@@ -244,6 +256,21 @@ def _standard_streams_to(log_path: Path) -> Iterator[None]:
             os.close(copy)
         os.close(null)
         os.close(log)
+
+
+def find_array_by_name(name: str) -> str | None:
+    """Return the id of the job called ``name`` that Slurm knows, from squeue, else sacct."""
+    for command in (["squeue", "-h", "-o", "%F", "-n", name],
+                    ["sacct", "-X", "-n", "-P", "-o", "JobID", "-S", "now-7days", "--name", name]):
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as err:
+            logger.warning("%s failed: %s", command[0], err)
+            continue
+        ids = [line.split("_")[0].strip() for line in result.stdout.splitlines() if line.strip()]
+        if result.returncode == 0 and ids:
+            return ids[-1]
+    return None
 
 
 def _sbatch_message(err: BaseException) -> str:

@@ -146,17 +146,20 @@ def sbatch_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
     """Return a function that puts an ``sbatch`` wrapper first on PATH and returns its call log.
 
     With ``install(fail_calls=frozenset({2}))`` the second call prints an sbatch
-    error and exits 1, and every other call runs the real ``sbatch``.  The log has
+    error and exits 1, and every other call runs the real ``sbatch``.  A call in
+    ``lost_calls`` submits with the real ``sbatch`` but then fails, as when the
+    submitting process is killed before it records the job id.  The log has
     one line per call: its number and the ``--array`` line of its script.
     """
     real_sbatch = shutil.which("sbatch")
     assert real_sbatch is not None, "sbatch is not on PATH"
 
-    def install(fail_calls: frozenset[int] = frozenset()) -> Path:
+    def install(fail_calls: frozenset[int] = frozenset(), lost_calls: frozenset[int] = frozenset()) -> Path:
         directory = tmp_path / "fake-bin"
         directory.mkdir()
         log = tmp_path / "sbatch-calls.log"
         failing = " ".join(str(number) for number in sorted(fail_calls))
+        losing = " ".join(str(number) for number in sorted(lost_calls))
         wrapper = directory / "sbatch"
         wrapper.write_text(
             "#!/bin/bash\n"
@@ -166,6 +169,12 @@ def sbatch_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
             'echo "$number $array" >> "$log"\n'
             f'if [[ " {failing} " == *" $number "* ]]; then\n'
             f"  echo '{SBATCH_ERROR}' >&2\n"
+            "  exit 1\n"
+            "fi\n"
+            # A lost call queues the job, then fails as if its caller had been killed.
+            f'if [[ " {losing} " == *" $number "* ]]; then\n'
+            f'  {real_sbatch} "$@" > /dev/null\n'
+            "  echo 'sbatch: error: the caller was killed' >&2\n"
             "  exit 1\n"
             "fi\n"
             f'exec {real_sbatch} "$@"\n'
@@ -364,3 +373,23 @@ def test_resume_after_partial_submission(cli: Any, script: Any, sbatch_calls: Ca
     assert again.exit_code == 0, again.stderr
     assert "nothing to resume" in again.stderr
     assert len(read_calls(log)) == 3
+
+
+def test_resume_replaces_array_queued_unrecorded(cli: Any, script: Any, sbatch_calls: Callable[..., Path]) -> None:
+    path = script(INSTANT_SCRIPT)
+    log = sbatch_calls(lost_calls=frozenset({1}))
+
+    result = cli("submit", "-n", "lost-id", "--max-trials", "3", "--seed", "4", *SLURM_OPTIONS,
+                 "--", "python", str(path), "--x~uniform(0, 1)")
+    assert result.exit_code == 1
+    assert "jobs:" not in result.stdout
+
+    resume = cli("submit", "-n", "lost-id", "--resume")
+    assert resume.exit_code == 0, resume.stderr
+    assert "queued for array 1 of batch b0001 by a submit that was interrupted" in resume.stderr
+    assert len(read_calls(log)) == 2
+    (array_id,) = submitted_job_ids(resume.stdout)
+    wait_for(lambda: status_counts(cli, "lost-id")["completed"] == 3, 90, "every trial to complete")
+    rows = collect_rows(cli, "lost-id")
+    assert {row["job_id"].split("_")[0] for row in rows} == {array_id}
+    assert all(row["attempts"] == 1 for row in rows)
