@@ -91,6 +91,9 @@ def classify_stop_signal(signum: int) -> str:
         return PREEMPTION
     if state == "TIMEOUT":
         return TIMEOUT
+    # NOTE: preemption was tested only through these states on a cluster without a
+    # preemption policy; a SIGTERM while Slurm still reports RUNNING (or when scontrol
+    # does not answer) counts as a cancellation and is not requeued automatically.
     return CANCELLED
 
 
