@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from hpcsweep.errors import UsageError
-from hpcsweep.priors import Choices, Prior, Value, parse_prior
+from hpcsweep.prior_syntax import parse_prior
+from hpcsweep.priors import Choices, Prior, Value
 from hpcsweep.space import Space
 from hpcsweep.template import Template, load_template
 

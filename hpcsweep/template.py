@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from hpcsweep.errors import PriorError, TemplateError
-from hpcsweep.priors import Prior, Value, parse_prior
+from hpcsweep.prior_syntax import parse_prior
+from hpcsweep.priors import Prior, Value
 
 PRIOR_MARKERS = ("hpcsweep~", "orion~")
 YAML_SUFFIXES = (".yaml", ".yml")

@@ -17,7 +17,7 @@ from hpcsweep.algorithms import (
     params_key,
 )
 from hpcsweep.errors import UsageError
-from hpcsweep.priors import parse_prior
+from hpcsweep.prior_syntax import parse_prior
 from hpcsweep.space import Space
 
 

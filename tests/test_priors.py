@@ -19,9 +19,9 @@ from hpcsweep.priors import (
     Normal,
     Prior,
     Uniform,
-    parse_prior,
     prior_from_json,
 )
+from hpcsweep.prior_syntax import parse_prior
 from hpcsweep.space import Space
 
 

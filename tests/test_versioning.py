@@ -153,7 +153,7 @@ def test_commit_between_submit_and_start(cli, tmp_path: Path, mode: str) -> None
     assert row["code_changed"] is (None if mode == "ignore" else True)
     text = cli("info", "-n", "moved").stdout
     if mode != "ignore":
-        assert f"1 trials ran with code changed since submission" in text
+        assert "1 trials ran with code changed since submission" in text
 
 
 def test_snapshot_runs_submitted_code(cli, tmp_path: Path) -> None:
