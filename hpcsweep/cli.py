@@ -166,11 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("-n", "--name", required=True, help=NAME_HELP)
 
     insert = commands.add_parser(
-        "insert", parents=[common], help="add trials with given parameter values",
+        "insert", parents=[common], help="add trials with given parameter values", allow_abbrev=False,
         usage="hpcsweep insert -n NAME --PARAM VALUE [--PARAM VALUE ...]",
-        description="Add one trial whose parameters are given as --/lr 0.01 or --lr 0.01 "
-                    "(values are read as YAML: 64 is an integer, [4, 8] a list). "
-                    "submit --pending-only, or the next submit, runs it.",
+        description="Add one trial whose parameters are given as --lr 0.01, or --/lr 0.01 where a "
+                    "name could be taken for an option of insert (--/root 2, --/n 3). Values are read "
+                    "as Python literals: 64 is an integer, [4, 8] a list, True a boolean, and anything "
+                    "else a string ('\"1\"' for the string 1). submit --pending-only, or the next "
+                    "submit, runs it.",
     )
     insert.add_argument("-n", "--name", required=True, help=NAME_HELP)
 
@@ -198,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     unlock = commands.add_parser("unlock", parents=[common], help="remove a stale writer lock")
     unlock.add_argument("-n", "--name", required=True, help=NAME_HELP)
+    unlock.add_argument("--force", action="store_true", help="remove the lock even if its holder is alive")
     for name, subparser in commands.choices.items():
         subparser.description = subparser.description or DESCRIPTIONS.get(name)
     return parser

@@ -15,7 +15,7 @@ from typing import Any
 
 from hpcsweep.collect import export_rows, format_rows, merge_and_save
 from hpcsweep.errors import EXIT_FAILURE, EXIT_OK, StoreError, UsageError
-from hpcsweep.store import Store
+from hpcsweep.store import Store, command_name
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ def run_submit(arguments: argparse.Namespace, command: list[str]) -> int:
     if arguments.resume:
         return _resume(store, arguments)
     if arguments.pending_only:
+        if command:
+            raise UsageError("--pending-only submits the trials already recorded and takes no command after '--'")
         return _submit_pending(store, arguments)
     if not command:
         raise UsageError("no command given; write it after '--', as in: hpcsweep submit -n NAME -- python train.py")
@@ -183,11 +185,11 @@ def run_insert(arguments: argparse.Namespace, command: list[str]) -> int:
     from hpcsweep.insert import insert_trial, parse_assignments
 
     store = _store(arguments)
-    key = store.resolve(arguments.name)
+    key = arguments.name
     trial = insert_trial(store, key, parse_assignments(arguments.extra))
     _out(f"{trial['id']}\n")
-    print(f"added trial {trial['id']} to {key!r}; run it with: hpcsweep submit -n {arguments.name} --pending-only",
-          file=sys.stderr)
+    print(f"added trial {trial['id']} to {key!r}; run it with: "
+          f"hpcsweep submit -n {command_name(store, key)} --pending-only", file=sys.stderr)
     return EXIT_OK
 
 
@@ -225,7 +227,7 @@ def run_status(arguments: argparse.Namespace, command: list[str]) -> int:
         print(f"no experiment under {store.root}", file=sys.stderr)
         return EXIT_OK
     if arguments.watch:
-        watch(store, names, arguments.all, arguments.interval_s)
+        watch(store, names, arguments.all, arguments.interval_s, as_json=arguments.json)
         return EXIT_OK
     if not arguments.name:
         names = _readable(store, names)
@@ -304,8 +306,8 @@ def run_cancel(arguments: argparse.Namespace, command: list[str]) -> int:
 
     store = _store(arguments)
     cancelled = cancel_experiment(store, arguments.name)
-    print(f"cancelled {len(cancelled)} jobs of {arguments.name!r}: {' '.join(cancelled) or 'none'}",
-          file=sys.stderr)
+    print(f"cancelled {len(cancelled)} jobs of {command_name(store, arguments.name)!r}: "
+          f"{' '.join(cancelled) or 'none'}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -314,7 +316,11 @@ def run_unlock(arguments: argparse.Namespace, command: list[str]) -> int:
 
     store = _store(arguments)
     store.load_experiment(arguments.name)
-    holder = WriterLock(store.experiment_dir(arguments.name)).describe_holder()
+    lock = WriterLock(store.experiment_dir(arguments.name))
+    holder = lock.describe_holder()
+    if lock.holder_alive_here() and not arguments.force:
+        raise UsageError(f"the writer lock of {command_name(store, arguments.name)!r} is held by {holder}, "
+                         f"which is alive on this host; wait for it, or add --force")
     if unlock(store.experiment_dir(arguments.name)):
         print(f"removed the writer lock of {arguments.name!r} (held by {holder})", file=sys.stderr)
     else:

@@ -78,6 +78,8 @@ def run_array_task(experiment_dir: str, batch_id: str, start: int, step: int = 0
 
     trial = batch["trials"][start]
     experiment = read_json(directory / "experiment.json")["experiment"]["1"]
+    # A batch submitted by requeue may carry its own time limit.
+    experiment["settings"] = {**experiment["settings"], **batch.get("settings", {})}
     runner = TrialRunner(directory, experiment)
     runner.stop.install()
     try:

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from hpcsweep.errors import UsageError
-from hpcsweep.priors import Fidelity, Value
+from hpcsweep.priors import Choices, Fidelity, Prior, Value
 from hpcsweep.space import Space
 from hpcsweep.store import Store
 from hpcsweep.submission import ExecutorOptions, make_batch, submit_batch
@@ -64,6 +64,24 @@ def parse_assignments(tokens: list[str]) -> dict[str, Value]:
     return values
 
 
+def _integer(value: Value) -> Value:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integer(item) for item in value]
+    return value
+
+
+def _coerce(prior: Prior, value: Value) -> Value:
+    """Write integral floats as integers where the prior draws integers (3.0 becomes 3), so
+    that an inserted trial renders, hashes and deduplicates like a planned one."""
+    if getattr(prior, "discrete", False):
+        return _integer(value)
+    if isinstance(prior, Choices) and not any(isinstance(option, float) for option in prior.options):
+        return _integer(value)
+    return value
+
+
 def insert_trial(store: Store, key: str, values: dict[str, Value]) -> dict[str, Any]:
     """Validate ``values`` and record them as a new trial of the experiment ``key``."""
     experiment = store.load_experiment(key)
@@ -72,6 +90,7 @@ def insert_trial(store: Store, key: str, values: dict[str, Value]) -> dict[str, 
     for name, prior in space.items():
         if name not in params and isinstance(prior, Fidelity):
             params[name] = prior.high
+    params = {name: _coerce(space[name], value) if name in space else value for name, value in params.items()}
     space.check_params(params)
     params = {name: params[name] for name in space}  # the space's order, as planned trials have
 

@@ -31,6 +31,8 @@ LOCK_NAME = "writer.lock"
 
 
 def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False  # os.kill(0, ...) would signal our own process group
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -76,7 +78,7 @@ class WriterLock:
                 if time.monotonic() >= deadline:
                     raise LockError(
                         f"{self.path} is held by {self.describe_holder()}; wait for that command to "
-                        f"finish, or run 'hpcsweep unlock -n {self.path.parent.name}' if it is gone"
+                        f"finish, or run 'hpcsweep unlock -n {self._command_name()}' if it is gone"
                     ) from None
                 if not announced and time.monotonic() > deadline - self.timeout_s + 1:
                     logger.warning("waiting up to %.0f s for the writer lock held by %s",
@@ -91,6 +93,13 @@ class WriterLock:
                 raise
             self._held = True
             return
+
+    def _command_name(self) -> str:
+        # Version 1 is stored under the bare name, which -n reads as the latest version.
+        key = self.path.parent.name
+        if "@v" not in key and any(self.path.parent.parent.glob(f"{key}@v*")):
+            return f"{key}@v1"
+        return key
 
     def _create(self, record: str) -> None:
         """Create the lock file with its content in one step: write a private file, then
@@ -124,8 +133,16 @@ class WriterLock:
         holder = self.read_holder() or {}
         if not holder:
             return "an unknown process"
-        age_s = time.time() - float(holder.get("time", time.time()))  # type: ignore[arg-type]
-        return f"pid {holder.get('pid')} on {holder.get('host')} since {age_s:.0f} s"
+        taken = float(holder.get("time", 0) or 0)  # type: ignore[arg-type]
+        since = f" for {time.time() - taken:.0f} s" if taken > 0 else ""
+        return f"pid {holder.get('pid')} on {holder.get('host')}{since}"
+
+    def holder_alive_here(self) -> bool:
+        """Return True if the lock's holder is a live process on this host."""
+        holder = self.read_holder() or {}
+        if holder.get("host") != socket.gethostname():
+            return False
+        return _process_alive(int(holder.get("pid", 0)))  # type: ignore[call-overload]
 
     def _break_if_stale(self) -> bool:
         holder = self.read_holder()

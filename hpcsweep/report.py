@@ -38,7 +38,7 @@ from hpcsweep.collect import load_view
 from hpcsweep.errors import EXIT_OK, HpcsweepError, StoreError, UsageError
 from hpcsweep.report_data import DATA_VARIABLE, LogLinks, build_overview, build_page_data, encode_for_script
 from hpcsweep.report_server import ServedSite, bind_server, serve
-from hpcsweep.store import Store
+from hpcsweep.store import Store, command_name
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def run_report(store: Store, arguments: argparse.Namespace) -> int:
     name = arguments.name
     experiment, trials = load_view(store, name)
     experiment_dir = store.experiment_dir(name)
-    rerun = ["hpcsweep", "report", "-n", name]
+    rerun = ["hpcsweep", "report", "-n", command_name(store, name)]
     if arguments.output:
         output_dir = Path(arguments.output).expanduser().absolute()
         rerun += ["--output", str(output_dir)]

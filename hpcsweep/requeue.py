@@ -14,7 +14,7 @@ from typing import Any
 
 from hpcsweep.errors import SubmissionError, UsageError
 from hpcsweep.scheduler import SchedulerUnavailable, local_job_alive, queued_tasks
-from hpcsweep.store import Store
+from hpcsweep.store import Store, command_name
 from hpcsweep.submission import ExecutorOptions, make_batch, submit_batch
 from hpcsweep.trials import BROKEN, COMPLETED, INTERRUPTED, LOST, NEW, RUNNING
 
@@ -107,7 +107,7 @@ def select_trials(
             f"--trial {unknown[0]}: no such trial in this experiment; "
             f"list the trial ids with 'hpcsweep status -n NAME --all'"
         )
-    candidates = [by_id[trial_id] for trial_id in trial_ids] if trial_ids else [
+    candidates = [by_id[trial_id] for trial_id in dict.fromkeys(trial_ids)] if trial_ids else [
         trial for trial in trials if trial["status"] in statuses]
     chosen, skipped = [], []
     for trial in candidates:
@@ -144,9 +144,17 @@ def requeue_trials(
         error: SubmissionError | None = None
         try:
             result.jobs = submit_batch(store.experiment_dir(name), name, batch, options,
-                                       lambda b: store.save_batch(name, b))
+                                       lambda b: store.save_batch(name, b),
+                                       retry_command=f"'hpcsweep requeue -n {command_name(store, name)}' again")
         except SubmissionError as err:
             error = err
+            # A requeue batch is never resumed: its unsubmitted arrays are dropped, and
+            # running requeue again chooses their trials anew.
+            batch["chunks"] = [chunk for chunk in batch["chunks"] if chunk.get("job_id")]
+            if batch["chunks"]:
+                store.save_batch(name, batch)
+            else:
+                store.batch_path(name, batch["id"]).unlink(missing_ok=True)
 
         # Mark as submitted only the trials of arrays that sbatch accepted.
         submitted: set[str] = set()

@@ -7,6 +7,7 @@ in which case they stay ``running``.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -82,14 +83,20 @@ def format_report(report: list[dict[str, Any]]) -> str:
     return text
 
 
-def watch(store: Store, names: list[str], with_trials: bool, interval_s: float, max_rounds: int | None = None) -> None:
-    """Print the report every ``interval_s`` seconds until every trial has ended."""
+def watch(
+    store: Store, names: list[str], with_trials: bool, interval_s: float, max_rounds: int | None = None,
+    as_json: bool = False,
+) -> None:
+    """Print the report every ``interval_s`` seconds until every trial has ended, or until the
+    only trials left are new ones that no job will run.  With ``as_json``, one JSON line a round."""
     backoff = Backoff(interval_s)
     rounds = 0
     while True:
         report = build_report(store, names, with_trials, backoff)
-        stamp = time.strftime("%H:%M:%S")
-        sys.stdout.write(f"--- {stamp}\n{format_report(report)}")
+        if as_json:
+            sys.stdout.write(json.dumps(report) + "\n")
+        else:
+            sys.stdout.write(f"--- {time.strftime('%H:%M:%S')}\n{format_report(report)}")
         sys.stdout.flush()
         rounds += 1
         # Trials judged lost while squeue failed may still run: keep watching until it answers.
@@ -97,4 +104,22 @@ def watch(store: Store, names: list[str], with_trials: bool, interval_s: float, 
         if (settled and all(entry["ended"] for entry in report)) or (
                 max_rounds is not None and rounds >= max_rounds):
             return
+        if settled and all(entry["ended"] or _only_orphans_left(store, entry) for entry in report):
+            logger.warning("the trials left are new and no job will run them; submit them with "
+                           "'hpcsweep requeue -n NAME --status new' or 'submit -n NAME --pending-only'")
+            return
         time.sleep(interval_s)
+
+
+def _only_orphans_left(store: Store, entry: dict[str, Any]) -> bool:
+    """Return True if every unfinished trial of ``entry`` is new and waits for no live job."""
+    from hpcsweep.requeue import still_queued
+
+    counts = entry["counts"]
+    if counts["running"] or not counts["new"]:
+        return False
+    experiment = store.load_experiment(entry["name"])
+    trials, _ = store.load_trials(entry["name"], float(experiment["settings"].get("heartbeat_s", 60)))
+    waiting = [trial for trial in trials if trial["status"] == "new"]
+    queued = still_queued(store, entry["name"], waiting)
+    return not any(trial["id"] in queued for trial in waiting)

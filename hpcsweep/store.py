@@ -99,6 +99,15 @@ def split_key(key: str) -> tuple[str, int]:
     return match["name"], int(match["version"] or 1)
 
 
+def command_name(store: Store, key: str) -> str:
+    """Return the name that ``-n`` takes for ``key``: ``NAME@v1`` for version 1 once other
+    versions exist, because a bare ``NAME`` means the latest version."""
+    name, version = split_key(key)
+    if version == 1 and len(store.versions(name)) > 1:
+        return f"{name}@v1"
+    return key
+
+
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
@@ -220,7 +229,7 @@ class Store:
         except json.JSONDecodeError as err:
             raise StoreError(
                 f"{path} is not valid JSON ({err}); rebuild it from the batch and attempt files with "
-                f"'hpcsweep collect -n {name} --rebuild'"
+                f"'hpcsweep collect -n {command_name(self, name)} --rebuild'"
             ) from err
         documents = data.get("trials", {})
         trials = [documents[key] for key in sorted(documents, key=int)]
@@ -309,7 +318,14 @@ class Store:
         directory = self.experiment_dir(name) / "batches"
         if not directory.is_dir():
             return []
-        return [read_json(path) for path in sorted(directory.glob("b*.json"))]
+        batches = []
+        for path in sorted(directory.glob("b*.json")):
+            try:
+                batches.append(read_json(path))
+            except ValueError as err:
+                raise StoreError(f"batch file {path} is damaged ({err}); move it aside, then run "
+                                 f"'hpcsweep collect -n {command_name(self, name)} --rebuild'") from err
+        return batches
 
     def next_batch_id(self, name: str) -> str:
         directory = self.experiment_dir(name) / "batches"

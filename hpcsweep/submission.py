@@ -158,8 +158,11 @@ def submit_batch(
     batch: dict[str, Any],
     options: ExecutorOptions,
     save_batch: Callable[[dict[str, Any]], None],
+    retry_command: str | None = None,
 ) -> list[Any]:
     """Submit the chunks of ``batch`` that have no job id yet; return the submitit jobs.
+
+    ``retry_command`` is the command that a failure message suggests to submit the rest.
 
     ``save_batch`` is called after each successful ``sbatch`` so that the store
     records every array that exists, and only those.  A failed ``sbatch`` raises
@@ -186,6 +189,7 @@ def submit_batch(
             )
         batch["chunks"] = [{"start": 0, "stop": len(batch["trials"]), "throttle": lanes,
                             "job_id": ",".join(job.job_id for job in jobs)}]
+        batch["settings"] = {"time_min": options.time_min, "trial_timeout_s": options.time_min * 60}
         save_batch(batch)
         return list(jobs)
 
@@ -222,7 +226,8 @@ def submit_batch(
                 f"sbatch failed for array {number + 1} of {len(batch['chunks'])} "
                 f"(trials {chunk['start']}-{chunk['stop'] - 1}): {message}; "
                 f"{len(done)} arrays were submitted before it ({', '.join(done) or 'none'}); "
-                f"fix the cause, then run 'hpcsweep submit -n {job_name} --resume' to submit the rest"
+                f"fix the cause, then run {retry_command or f'hpcsweep submit -n {job_name} --resume'} "
+                f"to submit the rest"
             ) from err
         array_id = jobs[0].job_id.split("_")[0]
         chunk["job_id"] = array_id

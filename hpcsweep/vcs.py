@@ -21,9 +21,15 @@ def _without(names: list[str], root: Any, ignore: list[Path]) -> list[str]:
     prefixes = []
     for folder in ignore:
         try:
-            prefixes.append(str(Path(folder).resolve().relative_to(Path(root).resolve())) + "/")
+            relative = Path(folder).resolve().relative_to(Path(root).resolve())
         except ValueError:
             continue  # that folder is outside the repository
+        if str(relative) == ".":
+            # The store is the repository's root: ignore the experiment folders in it.
+            prefixes += [f"{entry.name}/" for entry in Path(folder).iterdir()
+                         if (entry / "experiment.json").is_file() or (entry / "writer.lock").exists()]
+        else:
+            prefixes.append(f"{relative}/")
     return [name for name in names if not any(name.startswith(prefix) for prefix in prefixes)]
 
 

@@ -181,3 +181,52 @@ def test_cancelled_sweep_can_be_requeued(cli, script) -> None:
     assert dry.exit_code == 0, dry.stderr
     assert "5 trials would be requeued" in dry.stderr
     assert dry.stderr.count("skipped") == 0
+
+
+def test_duplicate_trial_ids_requeued_once() -> None:
+    from hpcsweep.requeue import select_trials
+
+    trials = [{"id": "a", "status": "lost", "pending": False}, {"id": "b", "status": "lost", "pending": False}]
+    chosen, skipped = select_trials(trials, {"lost"}, ["a", "a"])
+    assert [trial["id"] for trial in chosen] == ["a"]
+    assert skipped == []
+
+
+def test_failed_requeue_is_not_resumable(cli, script, monkeypatch) -> None:
+    path = script("import sys; sys.exit(1)")
+    submitted = cli("submit", "-n", "norez", "--executor", "local", "--max-trials", "1", "--wait", "--poll-s", "0.2",
+                    "--", "python", str(path), "--x~uniform(0, 1)")
+    assert submitted.exit_code == 0, submitted.stderr
+    import hpcsweep.requeue as requeue_module
+    from hpcsweep.errors import SubmissionError
+
+    def failing(*args, **kwargs):
+        raise SubmissionError("sbatch failed for array 1 of 1: no such partition")
+
+    monkeypatch.setattr(requeue_module, "submit_batch", failing)
+    result = cli("requeue", "-n", "norez", "--status", "broken")
+    assert result.exit_code == 1
+    assert [p.name for p in (cli.root / "norez" / "batches").iterdir()] == ["b0001.json"]
+    resumed = cli("submit", "-n", "norez", "--resume")
+    assert "nothing to resume" in resumed.stderr
+    again = cli("requeue", "-n", "norez", "--status", "broken", "--dry-run")
+    assert "1 trials would be requeued" in again.stderr
+
+
+def test_watch_stops_when_only_orphans_left(cli, script) -> None:
+    from hpcsweep.status import watch
+
+    path = script("""
+        import sys, time
+        time.sleep(600)
+    """)
+    assert cli("submit", "-n", "orphans", "--executor", "local", "--max-trials", "3", "--parallelism", "1",
+               "--grace-s", "1", "--", "python", str(path), "--x~uniform(0, 1)").exit_code == 0
+    store = Store(cli.root)
+    wait_for(lambda: any(t["status"] == "running" for t in store.load_trials("orphans", 60)[0]))
+    assert cli("cancel", "-n", "orphans").exit_code == 0
+    wait_for(lambda: not any(t["status"] == "running" for t in store.load_trials("orphans", 60)[0]))
+    time.sleep(1)
+    started = time.monotonic()
+    watch(store, ["orphans"], False, interval_s=0.1, max_rounds=100)
+    assert time.monotonic() - started < 5

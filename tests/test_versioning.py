@@ -307,3 +307,64 @@ def test_store_inside_repository_is_not_a_change(cli, tmp_path: Path) -> None:
     again = submit(cli, "inside", tmp_path / "train.py", "--max-trials", "3")
     assert again.exit_code == 0, again.stderr
     assert len(collect(cli, "inside")) == 3
+
+
+def test_insert_integral_float_becomes_integer(cli, tmp_path: Path) -> None:
+    make_repo(tmp_path / "repo")
+    script = tmp_path / "repo" / "train.py"
+    result = cli("submit", "-n", "ints", "--executor", "local", "--max-trials", "1", "--seed", "3", "--wait",
+                 "--poll-s", "0.2", "--", "python", str(script), "--x~uniform(1, 9, discrete=True)")
+    assert result.exit_code == 0, result.stderr
+    existing = collect(cli, "ints")[0]["params"]["/x"]
+    added = cli("insert", "-n", "ints", "--x", f"{existing}.0")
+    assert added.exit_code == 2
+    assert "already has these values" in added.stderr
+    other = 1 if existing != 1 else 2
+    added = cli("insert", "-n", "ints", "--x", f"{other}.0")
+    assert added.exit_code == 0, added.stderr
+    rows = {row["id"]: row for row in collect(cli, "ints")}
+    assert rows[added.stdout.strip()]["params"] == {"/x": other}
+
+
+def test_version_one_named_explicitly(cli, tmp_path: Path) -> None:
+    make_repo(tmp_path / "repo")
+    script = tmp_path / "repo" / "train.py"
+    assert submit(cli, "two", script).exit_code == 0
+    assert submit(cli, "two", script, "--new-version", prior="--x~uniform(0, 2)").exit_code == 0
+    added = cli("insert", "-n", "two@v1", "--x", "0.5")
+    assert added.exit_code == 0, added.stderr
+    assert "hpcsweep submit -n two@v1 --pending-only" in added.stderr
+    assert len(collect(cli, "two@v1")) == 3
+    assert len(collect(cli, "two")) == 2
+
+
+def test_unlock_refuses_live_holder(cli, tmp_path: Path) -> None:
+    import os
+    import socket
+    import time as clock
+
+    make_repo(tmp_path / "repo")
+    assert submit(cli, "held", tmp_path / "repo" / "train.py").exit_code == 0
+    lock = cli.root / "held" / "writer.lock"
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": clock.time()}))
+    refused = cli("unlock", "-n", "held")
+    assert refused.exit_code == 2
+    assert "alive on this host" in refused.stderr
+    assert lock.exists()
+    forced = cli("unlock", "-n", "held", "--force")
+    assert forced.exit_code == 0
+    assert not lock.exists()
+
+
+def test_store_at_repository_root(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = git.Repo.init(tmp_path)
+    (tmp_path / "train.py").write_text(SCRIPT)
+    repo.index.add(["train.py"])
+    repo.index.commit("Add the training script", author=ACTOR, committer=ACTOR)
+    monkeypatch.setenv("HPCSWEEP_ROOT", str(tmp_path))
+    result = cli("submit", "-n", "rooted", "--executor", "local", "--max-trials", "2", "--seed", "3",
+                 "--code-change", "fail", "--wait", "--poll-s", "0.2", "--", "python", str(tmp_path / "train.py"),
+                 "--x~uniform(0, 1)")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(cli("collect", "-n", "rooted", "--format", "json").stdout)
+    assert [row["status"] for row in rows] == ["completed", "completed"]
