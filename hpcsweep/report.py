@@ -108,7 +108,8 @@ def write_report(
     versions[PLOTLY_FILE] = _copy_if_changed(plotly_js_path(), output_dir / PLOTLY_FILE)
 
     data = build_page_data(experiment, trials, links, generated_time)
-    data_text = f"{DATA_HEADER}window.{DATA_VARIABLE} = {encode_for_script(data)};\n"
+    # JSON.parse, unlike an object literal, keeps a key such as "__proto__" as data.
+    data_text = f"{DATA_HEADER}window.{DATA_VARIABLE} = JSON.parse({encode_for_script(encode_for_script(data))});\n"
     versions[DATA_FILE] = _write_text(output_dir / DATA_FILE, data_text)
 
     overview = build_overview(experiment, trials, links, generated_time)

@@ -115,10 +115,10 @@ def write_attempt(
 def read_data(path: Path) -> dict[str, Any]:
     """Decode a data.js file back into its data."""
     text = path.read_text(encoding="utf-8")
-    prefix = f"{DATA_HEADER}window.{DATA_VARIABLE} = "
+    prefix = f"{DATA_HEADER}window.{DATA_VARIABLE} = JSON.parse("
     assert text.startswith(prefix)
-    assert text.endswith(";\n")
-    return json.loads(text[len(prefix):-2])  # type: ignore[no-any-return]
+    assert text.endswith(");\n")
+    return json.loads(json.loads(text[len(prefix):-3]))  # type: ignore[no-any-return]
 
 
 def report_dir(cli: Any, name: str) -> Path:
