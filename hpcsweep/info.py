@@ -69,7 +69,8 @@ def format_info(info: dict[str, Any]) -> str:
     if vcs.get("type") == "git":
         branch = vcs["branch"] or "detached HEAD"
         dirty = f", uncommitted changes {vcs['diff_sha256'][:12]}" if vcs["dirty"] else ""
-        lines.append(f"git         {vcs['commit']} on {branch}{dirty} in {vcs['root']}")
+        commit = vcs["commit"] or "no commit yet"
+        lines.append(f"git         {commit} on {branch}{dirty} in {vcs['root']}")
     else:
         lines.append("git         the script is not in a git repository")
     if info["snapshot"]:

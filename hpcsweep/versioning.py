@@ -32,8 +32,10 @@ class Target:
 def describe_vcs(vcs: dict[str, Any] | None) -> str:
     if not vcs or vcs.get("type") != "git":
         return "no git repository"
-    commit = (vcs.get("commit") or "no commit")[:12]
-    return f"commit {commit}{' with uncommitted changes' if vcs.get('dirty') else ''}"
+    changes = " with uncommitted changes" if vcs.get("dirty") else ""
+    if not vcs.get("commit"):
+        return f"a repository without commits{changes}"
+    return f"commit {vcs['commit'][:12]}{changes}"
 
 
 def code_differs(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
