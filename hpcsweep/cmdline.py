@@ -1,8 +1,8 @@
 """The user's command line: which tokens are priors, and how a trial's command is written.
 
 Only a token of the form ``--name~expression`` (or ``-x~expression``) is a prior.
-Every other token passes to the script exactly as typed, except two that must
-survive the move into the trial's working directory: a relative path to the
+Every other token passes to the script exactly as typed, with two exceptions that
+must survive the move into the trial's working directory.  A relative path to the
 program, and the script file of an interpreter such as ``python``, are made
 absolute at submission.  The value of the configuration option (``--config`` by
 default) is replaced, in each trial, by the path of that trial's copy of the

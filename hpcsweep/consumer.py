@@ -1,8 +1,8 @@
 """The array task: a thin consumer that runs one trial (or, locally, a queue of trials).
 
 It receives only the experiment directory, the batch id and its position in the
-batch, reads the rest from the store, rebuilds the command-line parser from the
-saved state, and runs the user's script as a black box in the trial's working
+batch, and reads the rest from the store.  It rebuilds the command-line parser from
+the saved state and runs the user's script as a black box in the trial's working
 directory.  It writes only the files of its own trial: its attempt file in
 ``attempts/`` and the files in the working directory.
 

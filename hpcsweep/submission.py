@@ -1,8 +1,8 @@
 """Submission of a batch of trials through submitit, as Slurm job arrays or local jobs.
 
-Slurm caps the *index value* of an array at ``MaxArraySize - 1`` (1001 by default),
-so a batch larger than that is cut into chunks of at most ``MaxArraySize`` tasks,
-each its own array with indices from 0, and each task learns its trial from the
+Slurm caps the *index value* of an array at ``MaxArraySize - 1`` (1001 by default).
+So a batch larger than that is cut into chunks of at most ``MaxArraySize`` tasks,
+each its own array with indices from 0.  Each task learns its trial from the
 chunk's offset.  Every chunk is one ``sbatch`` call, throttled with ``%``.
 
 submitit's local executor starts every job it is given at once, so a local batch

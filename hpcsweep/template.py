@@ -5,7 +5,7 @@ nested mappings and lists becomes a dimension named by its path, such as
 ``/training/lr0`` or ``/layers/1/width``.  Each trial gets a copy of the file with
 the sampled values.  A YAML copy is made by replacing only the text of each prior
 in the original, so comments, key order, quoting and the types of untouched values
-survive; a JSON copy is written again from the parsed document, in its key order.
+survive.  A JSON copy is written again from the parsed document, in its key order.
 
 A :class:`Template` is plain data (:meth:`Template.to_json`), so the array task can
 rebuild it after the original file is gone.
