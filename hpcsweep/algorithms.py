@@ -28,7 +28,7 @@ ALGORITHMS = ("random", "grid")
 
 @dataclass(frozen=True)
 class PastTrial:
-    """What an algorithm may know about a trial planned earlier."""
+    """A trial planned earlier, as an algorithm sees it: parameters, status, objective."""
 
     params: dict[str, Value]
     status: str = "new"
@@ -40,7 +40,7 @@ class Algorithm:
     """Base class of search algorithms.
 
     ``suggest`` must be deterministic for a given ``seed``, space and history, and
-    must not return parameters equal to those of a trial in ``history``; it may
+    must not return parameters equal to those of a trial in ``history``.  It may
     return fewer than ``count`` trials when the space is exhausted.
     """
 

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--render", action="append", default=[], type=_key_value, metavar="PARAM=MODE",
                         help="how a parameter reaches the script: auto, value, equals, switch, tokens, json, comma")
     submit.add_argument("--interrupt-code", type=int, default=130,
-                        help="exit status by which a script says it was interrupted (default 130)")
+                        help="exit status with which a script reports that it was interrupted (default 130)")
     submit.add_argument("--heartbeat-s", type=_finite, default=60.0,
                         help="seconds between heartbeats of a running trial (default 60)")
     submit.add_argument("--grace-s", type=_finite, default=60.0,
@@ -238,7 +238,14 @@ def _add_scheduler_options(group: Any, with_defaults: bool) -> None:
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    if quiet:
+        level = logging.ERROR
+    elif verbose > 1:
+        level = logging.DEBUG
+    elif verbose:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("hpcsweep")

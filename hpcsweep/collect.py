@@ -2,7 +2,8 @@
 
 ``collect`` is one of the store's writers: under the writer lock it saves the
 merged trials, so later readers skip the attempt files it has merged.  It makes no
-scheduler call and never fails because of one bad trial: every trial gets a row.
+scheduler call.  An unreadable attempt file is skipped with a warning, so one bad
+trial never stops the export, and every trial gets a row.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ directory.  It writes only the files of its own trial: its attempt file in
 ``attempts/`` and the files in the working directory.
 
 An interrupted trial comes back as the same trial (same id, working directory and
-configuration file): on Slurm the task requeues itself with ``scontrol requeue``;
-locally the job runs the trial again.  Each start is a new attempt, numbered in
+configuration file).  On Slurm the task requeues itself with ``scontrol requeue``,
+and locally the job runs the trial again.  Each start is a new attempt, numbered in
 ``HPCSWEEP_ATTEMPT``.
 """
 

@@ -2,8 +2,8 @@
 
 Slurm warns a task ``--signal-delay-s`` seconds before its time limit with the
 signal that submitit requests (SIGUSR2); ``scancel`` and preemption send SIGTERM.
-SIGTERM alone cannot tell a cancelled task from a preempted one, so the task asks
-Slurm for its own record (``scontrol show job``): the state and reason of the
+SIGTERM alone cannot tell a cancelled task from a preempted one, so the task reads
+its own record from Slurm (``scontrol show job``).  The state and reason of the
 latest attempt decide, never the elapsed time.
 
 Each kind of interruption has its own requeue budget: timeouts and exits with the
@@ -30,7 +30,7 @@ CANCELLED = "cancelled"
 INTERRUPT_CODE = "interrupt_code"
 KINDS = (TIMEOUT, PREEMPTION, CANCELLED, INTERRUPT_CODE)
 
-# The signal with which submitit asks Slurm to warn a task before its time limit.
+# The signal that submitit requests from Slurm as the warning before the time limit.
 TIMEOUT_SIGNAL = signal.SIGUSR2
 
 
@@ -93,7 +93,7 @@ def classify_stop_signal(signum: int) -> str:
         return TIMEOUT
     # NOTE: preemption was tested only through these states on a cluster without a
     # preemption policy; a SIGTERM while Slurm still reports RUNNING (or when scontrol
-    # does not answer) counts as a cancellation and is not requeued automatically.
+    # fails) counts as a cancellation and is not requeued automatically.
     return CANCELLED
 
 

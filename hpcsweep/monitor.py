@@ -1,6 +1,6 @@
 """Waiting for a sweep: a progress bar on stderr until every trial has ended.
 
-The store is read every ``poll_s`` seconds; the scheduler is asked only through
+The store is read every ``poll_s`` seconds.  The scheduler is queried only through
 submitit's jobs, whose Slurm watcher queries ``sacct`` once per interval for all
 jobs together.  When every job has finished, trials that never ended (their task
 died before it could record them) stop the wait as well.
@@ -69,6 +69,6 @@ def _reap(jobs: list[Any], timeout_s: float = 10.0) -> None:
 def _job_done(job: Any) -> bool:
     try:
         return bool(job.done())
-    except Exception as err:  # the scheduler may fail to answer: keep waiting
+    except Exception as err:  # a failed scheduler query is not an end, so keep waiting
         logger.debug("cannot read the state of job %s: %s", getattr(job, "job_id", "?"), err)
         return False

@@ -133,7 +133,7 @@ def plan_submission(store: Store, request: SubmitRequest) -> Plan:
     latest = store.load_experiment(latest_key) if store.exists(latest_key) else None
     seed = request.seed
     if seed is None:
-        # Without --seed, a continued experiment keeps its first seed; a new one draws
+        # Without --seed, a continued experiment keeps its first seed.  A new one draws
         # a seed and records it, so that its trials can be planned again identically.
         seed = latest["algorithm"].get("seed") if latest else secrets.randbelow(2**31)
     algorithm = make_algorithm(request.algorithm, seed, request.grid_points)
@@ -214,7 +214,7 @@ def unsubmitted_trials(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def record_plan(store: Store, plan: Plan, include_unsubmitted: bool = True) -> dict[str, Any] | None:
     """Write the plan's trials, batch and experiment; return the batch to submit, if any.
 
-    The batch holds the new trials and, with ``include_unsubmitted``, earlier trials
+    The batch contains the new trials and, with ``include_unsubmitted``, earlier trials
     that were never submitted.  The caller holds the writer lock of the experiment.
     """
     key = plan.experiment["key"]

@@ -4,7 +4,7 @@ The script runs without a shell, in its own session and process group, so that a
 signal reaches it and every child it starts.  While it runs, a thread refreshes
 the heartbeat (the modification time of the attempt file).  When the array task
 is asked to stop, or a local time limit approaches, the configured signal goes to
-the whole group; after the grace period SIGKILL ends what is left of it, so no
+the whole group.  After the grace period SIGKILL ends what is left of it, so no
 child outlives the trial.
 """
 
@@ -113,7 +113,7 @@ def run_supervised(
         beater.join()
     if outcome.stop_signal is None and process.returncode != 0:
         # scancel and preemption signal the script and the array task at the same
-        # moment, so the script may die before this task sees its own signal.
+        # moment, so the script may die before this task receives its own signal.
         deadline = time.monotonic() + 1.0
         while stop.signum is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -129,8 +129,8 @@ def _prepare_child() -> None:
 
     Slurm's time-limit warning (SIGUSR2 from submitit's ``--signal``) goes to every
     process of the job step, the script included, and would kill a script that does
-    not handle it; the script starts with it ignored, and the consumer forwards the
-    configured signal instead.  A script may still install its own handler.
+    not handle it.  So the script starts with it ignored, and the consumer forwards
+    the configured signal instead.  A script may still install its own handler.
     Linux also sends SIGKILL to the script if its consumer dies, so no script runs
     unsupervised.
     """

@@ -45,7 +45,7 @@ def parse_statuses(text: str) -> set[str]:
 def still_queued(store: Store, key: str, trials: list[dict[str, Any]]) -> set[str]:
     """Return the ids of pending trials whose job is still queued or running.
 
-    A trial submitted but never started, or requeued by its task, is pending; if
+    A trial submitted but never started, or requeued by its task, is pending.  If
     its job was cancelled or failed before the trial started, it is pending no
     more and may be requeued.  One ``squeue`` call covers every Slurm array.
     """

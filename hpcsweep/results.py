@@ -21,7 +21,7 @@ from typing import Any
 
 
 class InvalidResultsError(ValueError):
-    """The results file is missing, empty or malformed; the message says why."""
+    """The results file is missing, empty or malformed; the message gives the reason."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def parse_results(data: Any) -> TrialResults:
         name = str(objectives[0]["name"])
         return TrialResults(_finite_objective(objectives[0]["value"], repr(name)), name, results)
 
-    raise InvalidResultsError(f"the results file holds a {type(data).__name__}, not a list or a mapping")
+    raise InvalidResultsError(f"the results file contains a {type(data).__name__}, expected a list or a mapping")
 
 
 # Results travel into the trial table, collect and the report: a few numbers are

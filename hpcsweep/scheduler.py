@@ -1,6 +1,6 @@
-"""Questions to the scheduler that the store alone cannot answer.
+"""Scheduler queries for what the store alone cannot tell.
 
-``status`` asks Slurm, in one ``squeue`` call for every array of the experiment,
+``status`` queries Slurm, in one ``squeue`` call for every array of the experiment,
 which tasks still run, so that a trial whose heartbeat is late but whose task runs
 is not called lost.  ``collect`` never calls the scheduler, and array tasks never
 contact it at start-up.
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class SchedulerUnavailable(Exception):
-    """The scheduler did not answer; the message says why."""
+    """The scheduler query failed; the message gives the reason."""
 
 
 def running_tasks(array_ids: Iterable[str], timeout_s: float = 30.0) -> set[str]:

@@ -1,9 +1,9 @@
 """Code snapshots: a copy of the script's repository that queued trials run from.
 
-With ``--snapshot-code``, the files that git tracks (as they are in the working
-tree, so uncommitted changes are included) are copied into
-``<root>/<experiment>/code/`` at submission, and each trial's command points into
-that copy, so edits made after submission cannot reach queued trials.
+With ``--snapshot-code``, the files that git tracks are copied into
+``<root>/<experiment>/code/`` at submission, as they are in the working tree, so
+uncommitted changes are included.  Each trial's command points into that copy, so
+edits made after submission cannot reach queued trials.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The search space: named priors, in the order in which they were defined.
 
 Parameter names are paths.  A command-line option keeps its name whole, so
-``--a.b`` is the parameter ``/a.b``; a value in a configuration template is named
+``--a.b`` is the parameter ``/a.b``.  A value in a configuration template is named
 by its keys and list indices, as ``/layers/1/width``.
 """
 

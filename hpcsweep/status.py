@@ -1,7 +1,7 @@
 """``hpcsweep status``: counts of trials by status, from the store, optionally watched.
 
 The store alone gives every status.  For trials that look lost (late heartbeat)
-on Slurm, one ``squeue`` call for all arrays tells whether their task still runs,
+on Slurm, one ``squeue`` call for all arrays checks whether their task still runs,
 in which case they stay ``running``.
 """
 
@@ -99,7 +99,7 @@ def watch(
             sys.stdout.write(f"--- {time.strftime('%H:%M:%S')}\n{format_report(report)}")
         sys.stdout.flush()
         rounds += 1
-        # Trials judged lost while squeue failed may still run: keep watching until it answers.
+        # Trials judged lost while squeue failed may still run, so watch until squeue succeeds.
         settled = backoff.failures == 0
         if (settled and all(entry["ended"] for entry in report)) or (
                 max_rounds is not None and rounds >= max_rounds):

@@ -43,7 +43,7 @@ DEFAULT_ROOT = "./hpcsweep-runs"
 EXPERIMENT_FILE = "experiment.json"
 TRIALS_FILE = "trials.json"
 SUMMARY_FILE = "summary.json"
-# What status counts need of each trial (see trials.merge_attempts and is_pending).
+# The fields of each trial that status counts need (see trials.merge_attempts and is_pending).
 SUMMARY_FIELDS = ("id", "number", "status", "start_time", "heartbeat_time", "submitted_time", "requeue",
                   "job_id", "array_job_id", "attempts", "objective", "reason")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,199}$")

@@ -35,7 +35,7 @@ EXECUTORS = ("slurm", "local")
 
 @dataclass
 class ExecutorOptions:
-    """Where and how array tasks run; the Slurm fields map to sbatch options."""
+    """Options of the executor that runs the array tasks; the Slurm fields map to sbatch options."""
 
     executor: str = "local"
     parallelism: int = 16
@@ -264,7 +264,7 @@ def _standard_streams_to(log_path: Path) -> Iterator[None]:
 
 
 def find_array_by_name(name: str) -> str | None:
-    """Return the id of the job called ``name`` that Slurm knows, from squeue, else sacct."""
+    """Return the id of the job called ``name`` in Slurm's records (squeue, else sacct), or None."""
     for command in (["squeue", "-h", "-o", "%F", "-n", name],
                     ["sacct", "-X", "-n", "-P", "-o", "JobID", "-S", "now-7days", "--name", name]):
         try:

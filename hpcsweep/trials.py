@@ -2,7 +2,7 @@
 
 A trial is planned once and may run several times (an *attempt* each time an array
 task starts it).  Each attempt is written by its own array task into a file of its
-own; the trial's status is derived from its attempts by :func:`merge_attempts`,
+own.  The trial's status is derived from its attempts by :func:`merge_attempts`,
 which ``status`` runs on the fly and ``collect`` runs before saving.
 """
 

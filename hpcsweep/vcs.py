@@ -1,6 +1,6 @@
 """The version-control state of the script's repository, read with gitpython.
 
-Read at submission and by each trial when it starts (to detect code changes);
+Read at submission and by each trial when it starts, to detect code changes.
 ``status`` and ``collect`` never import this module, because gitpython and
 ``git status`` on a large repository cost time.
 """

@@ -20,7 +20,7 @@ from hpcsweep.store import Store, check_experiment_name, experiment_key
 
 @dataclass(frozen=True)
 class Target:
-    """Where a submission goes: a new experiment or version, or an existing one to continue."""
+    """The destination of a submission: a new experiment or version, or an existing one to continue."""
 
     key: str
     name: str

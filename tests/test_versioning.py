@@ -145,7 +145,8 @@ def test_commit_between_submit_and_start(cli, tmp_path: Path, mode: str) -> None
     [row] = collect(cli, "moved")
     if mode == "fail":
         assert row["status"] == "broken"
-        assert before[:12] in row["reason"] and after[:12] in row["reason"]
+        assert before[:12] in row["reason"]
+        assert after[:12] in row["reason"]
         assert not (Path(row["working_dir"]) / "version.txt").exists()
     else:
         assert row["status"] == "completed"
